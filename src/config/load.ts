@@ -7,7 +7,13 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { type GatewayConfig, gatewayConfigSchema, type ModelType, type ProviderType, type TokenPriceClass } from './schema.ts';
+import {
+  type GatewayConfig,
+  gatewayConfigSchema,
+  type ModelType,
+  type ProviderType,
+  type TokenPriceClass,
+} from './schema.ts';
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];
@@ -64,14 +70,31 @@ export function hashApiKey(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
-/** Parses an exact decimal USD amount into nano-USD. */
+const nanosPerUsd = 1_000_000_000n;
+
+/**
+ * Converts a USD amount into integer nano-USD. A string is read digit by digit, so it is exact
+ * (digits past the ninth decimal are dropped). A number is a binary double (`0.1 + 0.2` is
+ * 0.30000000000000004), so it is rounded to the nearest nano: written prices never carry more
+ * than 9 decimals, and rounding recovers the decimal the author typed.
+ */
 export function usdToNanos(amount: number | string): bigint {
-  const text = typeof amount === 'number' ? amount.toFixed(9) : amount;
-  const [whole = '0', fraction = ''] = text.split('.');
-  return BigInt(whole) * 1_000_000_000n + BigInt(fraction.padEnd(9, '0').slice(0, 9));
+  if (typeof amount === 'number') {
+    if (!Number.isFinite(amount) || amount < 0) throw new RangeError(`not a USD amount: ${amount}`);
+    // toFixed switches to exponent notation from 1e21; doubles that large are whole numbers anyway.
+    if (amount >= 1e21) return BigInt(amount) * nanosPerUsd;
+    return usdToNanos(amount.toFixed(9));
+  }
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(amount);
+  if (match === null) throw new RangeError(`not a USD amount: "${amount}"`);
+  const [, whole = '0', fraction = ''] = match;
+  return BigInt(whole) * nanosPerUsd + BigInt(fraction.padEnd(9, '0').slice(0, 9));
 }
 
-export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<RuntimeConfig> {
+export async function loadConfigFile(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RuntimeConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -81,7 +104,11 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
   return parseConfig(text, path, env);
 }
 
-export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+export function parseConfig(
+  text: string,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+): RuntimeConfig {
   const document = parseDocument(text, { prettyErrors: true });
   if (document.errors.length > 0) {
     throw new ConfigError(
@@ -95,7 +122,9 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
 }
 
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+  return issues.map(
+    (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
+  );
 }
 
 function resolve(config: GatewayConfig, source: string, env: NodeJS.ProcessEnv): RuntimeConfig {
@@ -148,10 +177,26 @@ function resolve(config: GatewayConfig, source: string, env: NodeJS.ProcessEnv):
   return Object.freeze({
     source,
     document: deepFreeze(config),
-    providers,
-    models,
+    providers: freezeMap(providers),
+    models: freezeMap(models),
     apiKeys: Object.freeze(apiKeys),
   });
+}
+
+/**
+ * Object.freeze does not stop Map#set; the configuration is shared by every request, so a stray
+ * write must fail loudly instead of silently changing routing for everyone.
+ */
+export function freezeMap<K, V>(map: Map<K, V>): ReadonlyMap<K, V> {
+  const refuse = (): never => {
+    throw new TypeError('the runtime configuration is frozen');
+  };
+  Object.defineProperties(map, {
+    set: { value: refuse },
+    delete: { value: refuse },
+    clear: { value: refuse },
+  });
+  return Object.freeze(map);
 }
 
 function deepFreeze<T>(value: T): T {

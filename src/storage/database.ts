@@ -7,7 +7,10 @@
 
 export interface Queryable {
   /** Runs one statement with positional parameters ($1, $2, ...) and returns its rows. */
-  query<Row extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  query<Row extends object = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<Row[]>;
 }
 
 export interface Database extends Queryable {

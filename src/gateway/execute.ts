@@ -1,0 +1,167 @@
+/**
+ * Execution of a planned call: the provider request, the response to the client (unary or
+ * streamed), and the accounting of tokens and cost on the context.
+ */
+import type { ServerResponse } from 'node:http';
+import type { ResolvedModel } from '../config/load.ts';
+import { GatewayError } from '../errors.ts';
+import { sendJson, sendJsonText } from '../http/respond.ts';
+import { OpenAIChunkEncoder, toUnifiedResponse } from '../providers/openai-chunk-encoder.ts';
+import type { ProviderAdapter } from '../providers/types.ts';
+import { UpstreamFailure } from '../upstream/upstream-client.ts';
+import { account, type GatewayServices } from './lifecycle.ts';
+import type { DecodedNative, DecodedUnified } from './decode.ts';
+import type { ProviderAnswer } from './provider-call.ts';
+import type { RequestContext } from './request-context.ts';
+import { relayStream } from './stream-relay.ts';
+
+/** How a native endpoint speaks to its own provider family. */
+export interface NativeWire {
+  /** Path after the provider base URL (`/chat/completions`, `/v1/messages`, `/embeddings`). */
+  path: string;
+  format: 'openai' | 'anthropic';
+  kind: 'chat' | 'embeddings';
+  forwardHeaders?: Record<string, string>;
+}
+
+export async function executeNative(
+  services: GatewayServices,
+  context: RequestContext,
+  response: ServerResponse,
+  decoded: DecodedNative,
+  candidates: readonly ResolvedModel[],
+  wire: NativeWire,
+): Promise<void> {
+  context.outcome.stream = decoded.stream;
+  const answer = await send(services, context, {
+    stream: decoded.stream,
+    forwardHeaders: wire.forwardHeaders,
+    build: (model) => {
+      const body: Record<string, unknown> = { ...decoded.body, model: model.upstreamModel };
+      // OpenAI reports stream usage only on request (API reference, `stream_options`); the
+      // gateway always asks, and drops that chunk again when the client did not.
+      if (decoded.stream && wire.format === 'openai')
+        body.stream_options = { ...(decoded.body.stream_options as object | undefined), include_usage: true };
+      return { path: wire.path, headers: {}, body: JSON.stringify(body) };
+    },
+  }, candidates);
+
+  if (decoded.stream) {
+    const result = await relayStream(context, response, answer.response, answer.adapter, {
+      kind: 'native',
+      format: wire.format,
+      dropUsageOnlyChunks: wire.format === 'openai' && !decoded.includeUsage,
+    });
+    finishStream(context, answer, result);
+    return;
+  }
+  const text = await readUpstreamBody(context, answer);
+  const parsed = parseUpstreamJson(text);
+  if (wire.kind === 'embeddings') {
+    const result = answer.adapter.parseEmbeddingsResponse!(parsed);
+    context.outcome.responseModel = result.responseModel;
+    account(context, answer.model, result.usage, result.rawUsage);
+  } else {
+    const result = answer.adapter.parseChatResponse(parsed, answer.response.headers);
+    context.outcome.responseModel = result.responseModel;
+    context.outcome.providerRequestId = result.providerRequestId;
+    account(context, answer.model, result.usage, result.rawUsage);
+    await services.stages.safety.inspectResponse(context, parsed);
+  }
+  context.outcome.status = 200;
+  sendJsonText(response, 200, text);
+}
+
+export async function executeUnified(
+  services: GatewayServices,
+  context: RequestContext,
+  response: ServerResponse,
+  decoded: DecodedUnified,
+  candidates: readonly ResolvedModel[],
+): Promise<void> {
+  context.outcome.stream = decoded.stream;
+  const answer = await send(services, context, {
+    stream: decoded.stream,
+    build: (model, adapter) => adapter.buildChatRequest({ ...decoded.request, model: model.upstreamModel }, decoded.stream),
+  }, candidates);
+
+  if (decoded.stream) {
+    const encoder = new OpenAIChunkEncoder({
+      id: `chatcmpl-${context.requestId}`,
+      model: answer.model.name,
+      created: Math.floor(Date.now() / 1000),
+      includeUsage: decoded.includeUsage,
+    });
+    const result = await relayStream(context, response, answer.response, answer.adapter, { kind: 'unified', encoder });
+    finishStream(context, answer, result);
+    return;
+  }
+  const text = await readUpstreamBody(context, answer);
+  const parsed = parseUpstreamJson(text);
+  const result = answer.adapter.parseChatResponse(parsed, answer.response.headers);
+  context.outcome.responseModel = result.responseModel;
+  context.outcome.providerRequestId = result.providerRequestId;
+  account(context, answer.model, result.usage, result.rawUsage);
+  await services.stages.safety.inspectResponse(context, parsed);
+  context.outcome.status = 200;
+  sendJson(response, 200, toUnifiedResponse(answer.model.provider.name, answer.model.name, result));
+}
+
+function send(
+  services: GatewayServices,
+  context: RequestContext,
+  call: {
+    stream: boolean;
+    forwardHeaders?: Record<string, string> | undefined;
+    build: (model: ResolvedModel, adapter: ProviderAdapter) => { path: string; headers: Record<string, string>; body: string };
+  },
+  candidates: readonly ResolvedModel[],
+): Promise<ProviderAnswer> {
+  return services.provider.send(
+    {
+      context,
+      stream: call.stream,
+      ...(call.forwardHeaders === undefined ? {} : { forwardHeaders: call.forwardHeaders }),
+      build: call.build,
+    },
+    candidates,
+  );
+}
+
+function finishStream(
+  context: RequestContext,
+  answer: ProviderAnswer,
+  result: Awaited<ReturnType<typeof relayStream>>,
+): void {
+  const summary = result.accumulator.result();
+  context.outcome.streamOutcome = result.outcome;
+  context.outcome.responseModel = summary.responseModel;
+  context.outcome.providerRequestId = summary.providerRequestId ?? headerValue(answer.response.headers, 'x-request-id');
+  account(context, answer.model, summary.usage, summary.rawUsage);
+  context.outcome.status = 200;
+  if (result.outcome === 'upstream_error') context.outcome.errorCode = 'upstream_error';
+}
+
+async function readUpstreamBody(context: RequestContext, answer: ProviderAnswer): Promise<string> {
+  try {
+    return await answer.response.body.text();
+  } catch (error) {
+    if (context.signal.aborted) throw new UpstreamFailure('aborted', error);
+    throw new GatewayError('upstream_error', 'The upstream response was interrupted.', { cause: error });
+  } finally {
+    context.outcome.upstreamEndedAt = performance.now();
+  }
+}
+
+function parseUpstreamJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new GatewayError('upstream_error', 'The upstream answered with malformed JSON.', { cause: error });
+  }
+}
+
+function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,116 @@
+/**
+ * Typed per-request state, created by the HTTP layer and filled by each lifecycle stage
+ * (spec/gateway.md section 1). When the response is over, the context is the complete
+ * account of the call: the usage recorder, budget settlement and telemetry read it.
+ */
+import type { ResolvedModel } from '../config/load.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { TokenUsage } from '../providers/types.ts';
+
+export const endpoints = {
+  chatCompletions: 'chat_completions',
+  embeddings: 'embeddings',
+  messages: 'messages',
+  unifiedChat: 'llm_chat',
+  models: 'models',
+  health: 'health',
+  metrics: 'metrics',
+  other: 'other',
+} as const;
+export type Endpoint = (typeof endpoints)[keyof typeof endpoints];
+
+/** Who is calling: resolved from a virtual API key. */
+export interface Principal {
+  readonly apiKeyId: string;
+  readonly organizationId: string;
+  readonly teamId: string | null;
+  readonly userId: string | null;
+  /** Granted model names; contains '*' when every model is granted. */
+  readonly models: ReadonlySet<string>;
+}
+
+export type StreamOutcome = 'completed' | 'client_aborted' | 'upstream_error';
+
+/** One upstream attempt (the routing chain keeps one per try). */
+export interface UpstreamAttempt {
+  readonly provider: string;
+  readonly model: string;
+  startedAt: number;
+  durationMs: number;
+  status: number | undefined;
+  outcome: 'success' | 'error' | 'timeout' | 'aborted';
+  errorCode: ErrorCode | undefined;
+}
+
+export interface CallOutcome {
+  status: number;
+  errorCode: ErrorCode | undefined;
+  stream: boolean;
+  streamOutcome: StreamOutcome | undefined;
+  usage: TokenUsage | undefined;
+  rawUsage: unknown;
+  costNanos: bigint;
+  providerRequestId: string | undefined;
+  responseModel: string | undefined;
+  /** performance.now() of the first upstream byte requested and of the last one received. */
+  upstreamStartedAt: number | undefined;
+  upstreamEndedAt: number | undefined;
+  /** Milliseconds from the start of the request to the first content chunk sent to the client. */
+  timeToFirstTokenMs: number | undefined;
+  attempts: UpstreamAttempt[];
+}
+
+export interface RequestContext {
+  readonly requestId: string;
+  /** performance.now() at arrival. */
+  readonly startedAt: number;
+  readonly receivedAt: Date;
+  /** Route template (`/v1/chat/completions`), never the raw path. */
+  readonly route: string;
+  readonly endpoint: Endpoint;
+  /** Aborted when the client goes away, so upstream work stops with it. */
+  readonly signal: AbortSignal;
+  /** Incoming W3C trace context, forwarded upstream. */
+  readonly traceparent: string | undefined;
+  principal: Principal | undefined;
+  model: ResolvedModel | undefined;
+  /** The model name the client asked for, kept only for error messages, never as a label. */
+  requestedModel: string | undefined;
+  readonly outcome: CallOutcome;
+}
+
+export function createRequestContext(init: {
+  requestId: string;
+  route: string;
+  endpoint: Endpoint;
+  signal: AbortSignal;
+  traceparent: string | undefined;
+}): RequestContext {
+  return {
+    requestId: init.requestId,
+    startedAt: performance.now(),
+    receivedAt: new Date(),
+    route: init.route,
+    endpoint: init.endpoint,
+    signal: init.signal,
+    traceparent: init.traceparent,
+    principal: undefined,
+    model: undefined,
+    requestedModel: undefined,
+    outcome: {
+      status: 0,
+      errorCode: undefined,
+      stream: false,
+      streamOutcome: undefined,
+      usage: undefined,
+      rawUsage: undefined,
+      costNanos: 0n,
+      providerRequestId: undefined,
+      responseModel: undefined,
+      upstreamStartedAt: undefined,
+      upstreamEndedAt: undefined,
+      timeToFirstTokenMs: undefined,
+      attempts: [],
+    },
+  };
+}

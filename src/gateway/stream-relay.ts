@@ -1,0 +1,127 @@
+/**
+ * Relays an upstream SSE stream to the client as a small state machine:
+ * streaming → completed | client_aborted | upstream_error.
+ * Every upstream event is parsed by the family's adapter (for usage and failures) whether it
+ * is forwarded as-is (native endpoints) or translated (the unified endpoint). A failure in
+ * the middle of a stream reaches the client as an error event, never as a normal end.
+ */
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { OpenAIChunkEncoder, StreamAccumulator } from '../providers/openai-chunk-encoder.ts';
+import { encodeSseEvent, SseDecoder } from '../providers/sse.ts';
+import type { ProviderAdapter, SseEvent, StreamDelta } from '../providers/types.ts';
+import type { UpstreamResponse } from '../upstream/upstream-client.ts';
+import type { RequestContext, StreamOutcome } from './request-context.ts';
+
+export type StreamOutput =
+  /** Forward the upstream events unchanged (same family as the endpoint). */
+  | { kind: 'native'; format: 'openai' | 'anthropic'; dropUsageOnlyChunks: boolean }
+  /** Translate to OpenAI chat.completion.chunk events (the unified endpoint). */
+  | { kind: 'unified'; encoder: OpenAIChunkEncoder };
+
+export interface StreamRelayResult {
+  outcome: StreamOutcome;
+  accumulator: StreamAccumulator;
+  errorMessage: string | undefined;
+}
+
+const sseHeaders = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
+
+export async function relayStream(
+  context: RequestContext,
+  response: ServerResponse,
+  upstream: UpstreamResponse,
+  adapter: ProviderAdapter,
+  output: StreamOutput,
+): Promise<StreamRelayResult> {
+  response.writeHead(200, sseHeaders);
+  const decoder = new SseDecoder();
+  const parser = adapter.createStreamParser();
+  const accumulator = new StreamAccumulator();
+  let ended = false;
+  let finished = false;
+  let errorMessage: string | undefined;
+  let errorForwarded = false;
+
+  const write = async (text: string): Promise<void> => {
+    if (!response.write(text)) await once(response, 'drain', { signal: context.signal });
+  };
+  const handle = async (event: SseEvent): Promise<void> => {
+    const deltas = parser.parse(event);
+    let forward = true;
+    for (const delta of deltas) {
+      accumulator.add(delta);
+      if (delta.type === 'error') errorMessage = delta.message || 'The upstream stream failed.';
+      else if (delta.type === 'done') ended = true;
+      else if (delta.type === 'finish') finished = true;
+      else if ((delta.type === 'text' || delta.type === 'tool_call') && context.outcome.timeToFirstTokenMs === undefined)
+        context.outcome.timeToFirstTokenMs = performance.now() - context.startedAt;
+    }
+    if (output.kind === 'native') {
+      if (output.dropUsageOnlyChunks && isUsageOnly(deltas)) forward = false;
+      if (forward) await write(encodeSseEvent(output.format === 'anthropic' ? event : { data: event.data }));
+      errorForwarded = errorMessage !== undefined;
+    } else {
+      for (const delta of deltas) {
+        if (delta.type !== 'error' && delta.type !== 'done' && delta.type !== 'usage') {
+          const text = output.encoder.encode(delta);
+          if (text.length > 0) await write(text);
+        }
+      }
+    }
+  };
+
+  try {
+    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+      for (const event of decoder.push(chunk)) {
+        await handle(event);
+        if (errorMessage !== undefined) break;
+      }
+      if (errorMessage !== undefined) break;
+    }
+    if (errorMessage === undefined) for (const event of decoder.end()) await handle(event);
+  } catch (error) {
+    if (!context.signal.aborted) errorMessage = 'The upstream stream was interrupted.';
+    else void error;
+  }
+  context.outcome.upstreamEndedAt = performance.now();
+  if (errorMessage !== undefined) upstream.body.destroy();
+
+  if (context.signal.aborted || response.destroyed) {
+    return { outcome: 'client_aborted', accumulator, errorMessage };
+  }
+  // Gemini streams carry no end marker: a finish reason followed by the end of the body is the end.
+  const complete = errorMessage === undefined && (ended || (adapter.family === 'gemini' && finished));
+  if (!complete) {
+    errorMessage ??= 'The upstream stream ended before it was complete.';
+    // A native upstream error event was already forwarded in the client's own format.
+    response.end(errorForwarded ? undefined : errorEvent(output, errorMessage));
+    return { outcome: 'upstream_error', accumulator, errorMessage };
+  }
+  if (output.kind === 'unified') {
+    const usage = accumulator.result().usage;
+    response.end(output.encoder.finish(usage));
+  } else {
+    response.end();
+  }
+  return { outcome: 'completed', accumulator, errorMessage };
+}
+
+function isUsageOnly(deltas: readonly StreamDelta[]): boolean {
+  return deltas.length > 0 && deltas.every((delta) => delta.type === 'usage');
+}
+
+/** The error event in the client's format: OpenAI-style clients read `{"error":...}` data. */
+function errorEvent(output: StreamOutput, message: string): string {
+  if (output.kind === 'native' && output.format === 'anthropic') {
+    return encodeSseEvent({
+      event: 'error',
+      data: JSON.stringify({ type: 'error', error: { type: 'api_error', message } }),
+    });
+  }
+  return encodeSseEvent({ data: JSON.stringify({ error: { code: 'upstream_error', message } }) });
+}

@@ -1,0 +1,30 @@
+/** `POST /v1/chat/completions`: OpenAI Chat Completions, unary and SSE, OpenAI-family models only. */
+import { decodeChatCompletions } from '../../gateway/decode.ts';
+import { executeNative } from '../../gateway/execute.ts';
+import { admit, authenticate, type GatewayServices, plan, settle } from '../../gateway/lifecycle.ts';
+import { endpoints } from '../../gateway/request-context.ts';
+import { readJsonObject } from '../read-body.ts';
+import type { Route } from '../server.ts';
+
+export function chatCompletionsRoute(services: GatewayServices): Route {
+  return {
+    method: 'POST',
+    path: '/v1/chat/completions',
+    endpoint: endpoints.chatCompletions,
+    handler: async function chatCompletions(context, request, response) {
+      await authenticate(services, context, request);
+      const decoded = decodeChatCompletions(await readJsonObject(request, services.settings.maxBodyBytes));
+      const candidates = plan(services, context, decoded.model, { families: ['openai'], type: 'chat' });
+      const reservation = await admit(services, context, decoded.body);
+      try {
+        await executeNative(services, context, response, decoded, candidates, {
+          path: '/chat/completions',
+          format: 'openai',
+          kind: 'chat',
+        });
+      } finally {
+        await settle(services, context, reservation);
+      }
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * `POST /v1/messages`: Anthropic Messages, unary and SSE events, Anthropic-family models only.
+ * The Anthropic SDK's base URL is the gateway without `/v1`.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { decodeMessages } from '../../gateway/decode.ts';
+import { executeNative } from '../../gateway/execute.ts';
+import { admit, authenticate, type GatewayServices, plan, settle } from '../../gateway/lifecycle.ts';
+import { endpoints } from '../../gateway/request-context.ts';
+import { readJsonObject } from '../read-body.ts';
+import type { Route } from '../server.ts';
+
+/** Anthropic requires a version header; the client's own choice (and its beta flags) is forwarded. */
+const defaultAnthropicVersion = '2023-06-01';
+
+export function messagesRoute(services: GatewayServices): Route {
+  return {
+    method: 'POST',
+    path: '/v1/messages',
+    endpoint: endpoints.messages,
+    handler: async function messages(context, request, response) {
+      // The Anthropic SDK reads `request-id` (its `requestID`); it carries the same id as X-Request-Id.
+      response.setHeader('request-id', context.requestId);
+      await authenticate(services, context, request);
+      const decoded = decodeMessages(await readJsonObject(request, services.settings.maxBodyBytes));
+      const candidates = plan(services, context, decoded.model, { families: ['anthropic'], type: 'chat' });
+      const reservation = await admit(services, context, decoded.body);
+      try {
+        await executeNative(services, context, response, decoded, candidates, {
+          path: '/v1/messages',
+          format: 'anthropic',
+          kind: 'chat',
+          forwardHeaders: anthropicHeaders(request.headers),
+        });
+      } finally {
+        await settle(services, context, reservation);
+      }
+    },
+  };
+}
+
+function anthropicHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const forwarded: Record<string, string> = {
+    'anthropic-version': typeof headers['anthropic-version'] === 'string' ? headers['anthropic-version'] : defaultAnthropicVersion,
+  };
+  if (typeof headers['anthropic-beta'] === 'string') forwarded['anthropic-beta'] = headers['anthropic-beta'];
+  return forwarded;
+}

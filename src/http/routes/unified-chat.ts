@@ -1,0 +1,33 @@
+/**
+ * `POST /v1/llm/chat`: the unified endpoint. OpenAI-shaped request in, any provider family
+ * behind; normalized JSON out, or OpenAI `chat.completion.chunk` SSE when streaming.
+ */
+import { decodeUnifiedChat } from '../../gateway/decode.ts';
+import { executeUnified } from '../../gateway/execute.ts';
+import { admit, authenticate, type GatewayServices, plan, settle } from '../../gateway/lifecycle.ts';
+import { endpoints } from '../../gateway/request-context.ts';
+import { readJsonObject } from '../read-body.ts';
+import type { Route } from '../server.ts';
+
+export function unifiedChatRoute(services: GatewayServices): Route {
+  return {
+    method: 'POST',
+    path: '/v1/llm/chat',
+    endpoint: endpoints.unifiedChat,
+    handler: async function unifiedChat(context, request, response) {
+      await authenticate(services, context, request);
+      const body = await readJsonObject(request, services.settings.maxBodyBytes);
+      const decoded = decodeUnifiedChat(body);
+      const candidates = plan(services, context, decoded.model, {
+        families: ['openai', 'anthropic', 'gemini'],
+        type: 'chat',
+      });
+      const reservation = await admit(services, context, body);
+      try {
+        await executeUnified(services, context, response, decoded, candidates);
+      } finally {
+        await settle(services, context, reservation);
+      }
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Typed reads from untrusted upstream payloads. Provider bodies arrive as `unknown` (they are
+ * JSON the gateway did not produce), so every adapter reads fields through these guards instead
+ * of casting: a missing or mistyped field becomes `undefined`, never a crash deep in a mapper.
+ */
+import { emptyUsage, type TokenUsage } from './types.ts';
+
+export type JsonRecord = Record<string, unknown>;
+
+export function readRecord(value: unknown): JsonRecord | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as JsonRecord)
+    : undefined;
+}
+
+export function readString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Token counts must be finite and non-negative; anything else is treated as "not reported". */
+export function readCount(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+}
+
+export function readArray(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/**
+ * Header lookup that tolerates both Node's lower-cased incoming headers and hand-built maps;
+ * a repeated header yields its first value.
+ */
+export function readHeader(
+  headers: Record<string, string | string[] | undefined>,
+  name: string,
+): string | undefined {
+  const lowerName = name.toLowerCase();
+  let value = headers[lowerName];
+  if (value === undefined) {
+    for (const [key, candidate] of Object.entries(headers)) {
+      if (key.toLowerCase() === lowerName) {
+        value = candidate;
+        break;
+      }
+    }
+  }
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined || first === '' ? undefined : first;
+}
+
+/** A full `TokenUsage` from the counts a provider reported; unreported counts are zero. */
+export function usageWith(counts: Partial<TokenUsage>): TokenUsage {
+  const usage = emptyUsage();
+  for (const [key, count] of Object.entries(counts) as [keyof TokenUsage, number | undefined][]) {
+    if (count !== undefined) usage[key] = count;
+  }
+  return usage;
+}

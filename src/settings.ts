@@ -1,0 +1,69 @@
+/**
+ * Process settings from the environment, validated once at start. An invalid value stops
+ * start-up with a line naming the variable; it is never silently replaced by a default.
+ * (The observability variables of the telemetry contract join this file with the telemetry issue.)
+ */
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ConfigError, formatIssues } from './config/load.ts';
+
+const defaultConfigPath = fileURLToPath(new URL('../config/odock.example.yaml', import.meta.url));
+
+const integer = (minimum: number, maximum: number) => z.coerce.number().int().min(minimum).max(maximum);
+const url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .refine(
+      (value) => URL.canParse(value) && protocols.includes(new URL(value).protocol),
+      `must be a ${protocols.join(' or ')} URL`,
+    );
+
+const settingsSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: integer(0, 65535).default(8080),
+  ODOCK_CONFIG: z.string().min(1).default(defaultConfigPath),
+  ODOCK_DATA_DIR: z.string().min(1).default('.data'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  ODOCK_MAX_BODY_BYTES: integer(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
+  ODOCK_SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(30_000),
+  ODOCK_UPSTREAM_CONNECT_TIMEOUT_MS: integer(1, 600_000).default(10_000),
+  ODOCK_AUTH_CACHE_TTL_MS: integer(0, 3_600_000).default(5_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Settings {
+  readonly host: string;
+  readonly port: number;
+  readonly configPath: string;
+  readonly dataDir: string;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly maxBodyBytes: number;
+  readonly shutdownTimeoutMs: number;
+  readonly upstreamConnectTimeoutMs: number;
+  /** How long a looked-up key stays cached in process; revocation takes effect within this time. */
+  readonly authCacheTtlMs: number;
+  readonly logLevel: z.infer<typeof settingsSchema>['LOG_LEVEL'];
+}
+
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  // An empty variable counts as unset, as in most shells' `VAR= cmd` idiom.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = settingsSchema.safeParse(present);
+  if (!result.success) throw new ConfigError('environment', formatIssues(result.error.issues));
+  const values = result.data;
+  return Object.freeze({
+    host: values.HOST,
+    port: values.PORT,
+    configPath: values.ODOCK_CONFIG,
+    dataDir: values.ODOCK_DATA_DIR,
+    databaseUrl: values.DATABASE_URL,
+    redisUrl: values.REDIS_URL,
+    maxBodyBytes: values.ODOCK_MAX_BODY_BYTES,
+    shutdownTimeoutMs: values.ODOCK_SHUTDOWN_TIMEOUT_MS,
+    upstreamConnectTimeoutMs: values.ODOCK_UPSTREAM_CONNECT_TIMEOUT_MS,
+    authCacheTtlMs: values.ODOCK_AUTH_CACHE_TTL_MS,
+    logLevel: values.LOG_LEVEL,
+  });
+}

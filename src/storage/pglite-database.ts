@@ -1,0 +1,96 @@
+/**
+ * The embedded adapter: PostgreSQL compiled to WebAssembly (PGlite), persisted under a data
+ * directory, so a single replica needs no database server. PGlite is one connection, so every
+ * statement and every transaction runs strictly one after another (see `#exclusive`).
+ */
+import { mkdir } from 'node:fs/promises';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { assertSchemaName, columnTypeIds, parseUtcTimestamp } from './column-types.ts';
+import type { Database, Queryable } from './database.ts';
+
+export interface PgliteDatabaseOptions {
+  /** Directory holding the database files; undefined keeps the database in memory only. */
+  dataDir?: string;
+  /** Schema created if missing and put first on the search path. */
+  schema?: string;
+}
+
+export async function openPgliteDatabase(options: PgliteDatabaseOptions = {}): Promise<Database> {
+  const schema = options.schema === undefined ? undefined : assertSchemaName(options.schema);
+  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
+  const pglite = await PGlite.create({
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    parsers: {
+      [columnTypeIds.int8]: (text: string) => BigInt(text),
+      [columnTypeIds.date]: (text: string) => text,
+      [columnTypeIds.timestamp]: parseUtcTimestamp,
+    },
+  });
+  if (schema !== undefined) {
+    // One connection means a session-level search_path holds for every later statement.
+    await pglite.exec(`CREATE SCHEMA IF NOT EXISTS "${schema}"; SET search_path TO "${schema}"`);
+  }
+  return new PgliteDatabase(pglite);
+}
+
+class PgliteDatabase implements Database {
+  readonly kind = 'pglite' as const;
+  readonly #pglite: PGlite;
+  /**
+   * Tail of the queue of work on the single connection. PGlite already makes a top-level
+   * `query` wait for an open transaction, but that is an implementation detail of one version;
+   * our own queue makes "a statement outside a transaction never runs inside one" a property of
+   * this adapter, and lets `close` wait for work in flight.
+   */
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(pglite: PGlite) {
+    this.#pglite = pglite;
+  }
+
+  query<Row extends object = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<Row[]> {
+    return this.#exclusive(async () => {
+      const result = await this.#pglite.query<Row>(sql, params === undefined ? undefined : [...params]);
+      return result.rows;
+    });
+  }
+
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    // PGlite issues BEGIN, then COMMIT when `work` resolves or ROLLBACK when it throws.
+    return this.#exclusive(() =>
+      this.#pglite.transaction((transaction) => work(wrapTransaction(transaction))),
+    );
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Let queued work finish (errors included) before the instance goes away.
+    await this.#tail.catch(() => undefined);
+    await this.#pglite.close();
+  }
+
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('the database is closed'));
+    const run = this.#tail.then(work);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function wrapTransaction(transaction: Transaction): Queryable {
+  return {
+    async query<Row extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]) {
+      const result = await transaction.query<Row>(sql, params === undefined ? undefined : [...params]);
+      return result.rows;
+    },
+  };
+}

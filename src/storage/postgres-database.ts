@@ -1,0 +1,153 @@
+/**
+ * The server adapter: a `pg` connection pool to a real PostgreSQL, used when DATABASE_URL is
+ * set so several replicas share one database.
+ */
+import pg from 'pg';
+import { assertSchemaName, columnTypeIds, parseUtcTimestamp } from './column-types.ts';
+import type { Database, Queryable } from './database.ts';
+
+export interface PostgresDatabaseOptions {
+  connectionString: string;
+  /** Schema created if missing and set as the search_path of every pooled connection. */
+  schema?: string;
+  /** Pool size; defaults to 10. */
+  max?: number;
+  /** Server-side statement_timeout for every connection; unset means none. */
+  statementTimeoutMs?: number;
+  /** How long to wait for a connection before failing; defaults to 10 s. */
+  connectTimeoutMs?: number;
+  /** Errors of idle connections (server restart, network cut); defaults to a process warning. */
+  onError?: (error: Error) => void;
+}
+
+type TextParser = (text: string) => unknown;
+/** pg's own parsers, typed by plain type id (its typings accept only the builtin enum). */
+const defaultParser = pg.types.getTypeParser as (typeId: number, format?: 'text' | 'binary') => TextParser;
+const textArrayTypeId = 1009;
+const parseTextArray = defaultParser(textArrayTypeId) as (text: string) => (string | null)[];
+
+/** Column parsers matching the PGlite adapter's (see column-types.ts). */
+const typeParsers: pg.CustomTypesConfig = {
+  getTypeParser: ((typeId: number, format?: 'text' | 'binary') => {
+    if (format === 'binary') return defaultParser(typeId, format);
+    switch (typeId) {
+      case columnTypeIds.int8:
+        return (text: string) => BigInt(text);
+      case columnTypeIds.int8Array:
+        return (text: string) => parseTextArray(text).map((item) => (item === null ? null : BigInt(item)));
+      case columnTypeIds.date:
+        return (text: string) => text;
+      case columnTypeIds.timestamp:
+        return parseUtcTimestamp;
+      default:
+        return defaultParser(typeId, 'text');
+    }
+  }) as typeof pg.types.getTypeParser,
+};
+
+export async function openPostgresDatabase(options: PostgresDatabaseOptions): Promise<Database> {
+  const schema = options.schema === undefined ? undefined : assertSchemaName(options.schema);
+  const onError =
+    options.onError ??
+    ((error: Error) =>
+      process.emitWarning(`PostgreSQL connection error: ${error.message}`, 'DatabaseWarning'));
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
+    // A startup parameter rather than a SET after connect: it holds from the first statement
+    // of every connection the pool ever opens, with no race against the first query.
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+    types: typeParsers,
+    application_name: 'odock-server',
+  });
+  // An idle pooled connection that dies emits 'error' on the pool; unhandled, it would crash.
+  pool.on('error', onError);
+  try {
+    if (schema !== undefined) await createSchema(pool, schema);
+    // Fail at start (bad URL, server down) rather than on the first request.
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
+  return new PostgresDatabase(pool, onError);
+}
+
+async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
+  try {
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  } catch (error) {
+    // Two replicas creating the schema at once: IF NOT EXISTS is not atomic in the catalog.
+    const code = (error as { code?: string }).code;
+    if (code !== '23505' && code !== '42P06') throw error;
+  }
+}
+
+class PostgresDatabase implements Database {
+  readonly kind = 'postgres' as const;
+  readonly #pool: pg.Pool;
+  readonly #onError: (error: Error) => void;
+  #closed = false;
+
+  constructor(pool: pg.Pool, onError: (error: Error) => void) {
+    this.#pool = pool;
+    this.#onError = onError;
+  }
+
+  async query<Row extends object = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<Row[]> {
+    const result = await this.#pool.query(sql, params === undefined ? undefined : [...params]);
+    return result.rows as Row[];
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    // While checked out, the pool no longer listens for this client's errors; a connection
+    // lost between two statements of `work` would otherwise be an unhandled 'error' event.
+    const onClientError = (error: Error) => {
+      broken = error;
+      this.#onError(error);
+    };
+    client.on('error', onClientError);
+    let open = true;
+    const transaction: Queryable = {
+      async query<Row extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]) {
+        // A Queryable kept after its transaction ended would run on a client lent to someone else.
+        if (!open) throw new Error('the transaction has already ended');
+        const result = await client.query(sql, params === undefined ? undefined : [...params]);
+        return result.rows as Row[];
+      },
+    };
+    try {
+      await client.query('BEGIN');
+      const result = await work(transaction);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken ??= rollbackError;
+      });
+      throw error;
+    } finally {
+      open = false;
+      client.off('error', onClientError);
+      // A broken connection is destroyed instead of going back to the pool.
+      client.release(broken ?? false);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.end();
+  }
+}
