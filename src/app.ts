@@ -7,7 +7,13 @@
 import type { Logger } from 'pino';
 import type { KeyValueStore } from './cache/key-value-store.ts';
 import { openKeyValueStore } from './cache/open-key-value-store.ts';
-import { freezeMap, loadConfigFile, type ResolvedModel, type ResolvedProvider, type RuntimeConfig } from './config/load.ts';
+import {
+  freezeMap,
+  loadConfigFile,
+  type ResolvedModel,
+  type ResolvedProvider,
+  type RuntimeConfig,
+} from './config/load.ts';
 import { Authenticator } from './gateway/authenticate.ts';
 import type { GatewayServices } from './gateway/lifecycle.ts';
 import { ProviderCaller } from './gateway/provider-call.ts';
@@ -152,7 +158,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 export function bindBuiltinMock(config: RuntimeConfig, mockUrl: string): RuntimeConfig {
   const providers = new Map<string, ResolvedProvider>();
   for (const [name, provider] of config.providers) {
-    const baseUrl = provider.baseUrl !== 'builtin-mock' ? provider.baseUrl : provider.type === 'openai' ? `${mockUrl}/v1` : mockUrl;
+    const baseUrl =
+      provider.baseUrl !== 'builtin-mock'
+        ? provider.baseUrl
+        : provider.type === 'openai'
+          ? `${mockUrl}/v1`
+          : mockUrl;
     providers.set(name, Object.freeze({ ...provider, baseUrl }));
   }
   const models = new Map<string, ResolvedModel>();

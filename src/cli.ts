@@ -113,8 +113,14 @@ async function keys(argv: string[]): Promise<number> {
     await store.syncConfig(config);
     if (action === 'list') {
       for (const key of await store.listApiKeys(values.org)) {
-        const state = key.revokedAt ? 'revoked' : key.expiresAt && key.expiresAt <= new Date() ? 'expired' : 'active';
-        process.stdout.write(`${key.id}\t${key.organizationId}\t${key.source}\t${state}\t${key.models.join(',')}\n`);
+        const state = key.revokedAt
+          ? 'revoked'
+          : key.expiresAt && key.expiresAt <= new Date()
+            ? 'expired'
+            : 'active';
+        process.stdout.write(
+          `${key.id}\t${key.organizationId}\t${key.source}\t${state}\t${key.models.join(',')}\n`,
+        );
       }
       return 0;
     }
@@ -129,17 +135,28 @@ async function keys(argv: string[]): Promise<number> {
     if (organization === undefined) problems.push('--org is required');
     else if (!config.document.organizations.some((entry) => entry.id === organization))
       problems.push(`--org: unknown organization "${organization}"`);
-    if (values.team !== undefined && !config.document.teams.some((entry) => entry.id === values.team && entry.organization === organization))
+    if (
+      values.team !== undefined &&
+      !config.document.teams.some((entry) => entry.id === values.team && entry.organization === organization)
+    )
       problems.push(`--team: no team "${values.team}" in organization "${organization}"`);
-    if (values.user !== undefined && !config.document.users.some((entry) => entry.id === values.user && entry.organization === organization))
+    if (
+      values.user !== undefined &&
+      !config.document.users.some((entry) => entry.id === values.user && entry.organization === organization)
+    )
       problems.push(`--user: no user "${values.user}" in organization "${organization}"`);
-    const models = values.models.split(',').map((name) => name.trim()).filter((name) => name.length > 0);
-    for (const model of models) if (model !== '*' && !config.models.has(model)) problems.push(`--models: unknown model "${model}"`);
+    const models = values.models
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name.length > 0);
+    for (const model of models)
+      if (model !== '*' && !config.models.has(model)) problems.push(`--models: unknown model "${model}"`);
     if (models.length === 0) problems.push('--models: at least one model (or *) is required');
     let expiresAt: Date | null = null;
     if (values['expires-in'] !== undefined) {
       const days = Number(values['expires-in']);
-      if (!Number.isFinite(days) || days <= 0) problems.push('--expires-in: must be a positive number of days');
+      if (!Number.isFinite(days) || days <= 0)
+        problems.push('--expires-in: must be a positive number of days');
       else expiresAt = new Date(Date.now() + days * 86_400_000);
     }
     if (problems.length > 0) throw new ConfigError('arguments', problems);

@@ -66,9 +66,16 @@ export class GatewayError extends Error {
   readonly publicMessage: string;
   readonly details: ErrorDetails | undefined;
 
-  constructor(code: ErrorCode, publicMessage?: string, options?: { cause?: unknown; details?: ErrorDetails }) {
+  constructor(
+    code: ErrorCode,
+    publicMessage?: string,
+    options?: { cause?: unknown; details?: ErrorDetails },
+  ) {
     const entry = errorRegistry[code];
-    super(publicMessage ?? entry.message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      publicMessage ?? entry.message,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'GatewayError';
     this.code = code;
     this.status = entry.status;

@@ -49,7 +49,9 @@ export interface Settings {
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   // An empty variable counts as unset, as in most shells' `VAR= cmd` idiom.
-  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
   const result = settingsSchema.safeParse(present);
   if (!result.success) throw new ConfigError('environment', formatIssues(result.error.issues));
   const values = result.data;

@@ -18,29 +18,142 @@ describe('bad input', () => {
   });
   after(() => harness.close());
 
-  const cases: Array<{ name: string; send: () => ReturnType<typeof postJson>; status: number; code: string }> = [
-    { name: 'malformed JSON', send: () => postJson(chatUrl, '{"model": "chat",'), status: 400, code: 'invalid_request_body' },
-    { name: 'JSON that is not an object', send: () => postJson(chatUrl, '[1,2]'), status: 400, code: 'invalid_request_body' },
+  const cases: Array<{
+    name: string;
+    send: () => ReturnType<typeof postJson>;
+    status: number;
+    code: string;
+  }> = [
+    {
+      name: 'malformed JSON',
+      send: () => postJson(chatUrl, '{"model": "chat",'),
+      status: 400,
+      code: 'invalid_request_body',
+    },
+    {
+      name: 'JSON that is not an object',
+      send: () => postJson(chatUrl, '[1,2]'),
+      status: 400,
+      code: 'invalid_request_body',
+    },
     { name: 'empty body', send: () => postJson(chatUrl, ''), status: 400, code: 'invalid_request_body' },
-    { name: 'model of the wrong type', send: () => postJson(chatUrl, { model: 42, messages: [] }), status: 400, code: 'invalid_request' },
-    { name: 'messages missing', send: () => postJson(chatUrl, { model: 'chat' }), status: 400, code: 'invalid_request' },
-    { name: 'stream not a boolean', send: () => postJson(chatUrl, { ...hello, stream: 'yes' }), status: 400, code: 'invalid_request' },
-    { name: 'unknown model', send: () => postJson(chatUrl, { ...hello, model: 'gpt-99' }), status: 400, code: 'model_not_found' },
-    { name: 'model not granted', send: () => postJson(chatUrl, { ...hello, model: 'gemini' }, bearer(keys.otherOrganization)), status: 403, code: 'model_not_allowed' },
-    { name: 'embeddings model on chat', send: () => postJson(chatUrl, { ...hello, model: 'embed' }), status: 400, code: 'invalid_request' },
-    { name: 'other family on a native endpoint', send: () => postJson(chatUrl, { ...hello, model: 'claude' }), status: 400, code: 'provider_not_allowed' },
-    { name: 'provider credential unset', send: () => postJson(chatUrl, { ...hello, model: 'needs-key' }, bearer(keys.all)), status: 400, code: 'provider_api_key_not_configured' },
-    { name: 'provider disabled', send: () => postJson(chatUrl, { ...hello, model: 'switched-off' }, bearer(keys.all)), status: 403, code: 'provider_disabled' },
-    { name: 'oversized body', send: () => postJson(chatUrl, { ...hello, padding: 'x'.repeat(10_000) }), status: 413, code: 'request_too_large' },
+    {
+      name: 'model of the wrong type',
+      send: () => postJson(chatUrl, { model: 42, messages: [] }),
+      status: 400,
+      code: 'invalid_request',
+    },
+    {
+      name: 'messages missing',
+      send: () => postJson(chatUrl, { model: 'chat' }),
+      status: 400,
+      code: 'invalid_request',
+    },
+    {
+      name: 'stream not a boolean',
+      send: () => postJson(chatUrl, { ...hello, stream: 'yes' }),
+      status: 400,
+      code: 'invalid_request',
+    },
+    {
+      name: 'unknown model',
+      send: () => postJson(chatUrl, { ...hello, model: 'gpt-99' }),
+      status: 400,
+      code: 'model_not_found',
+    },
+    {
+      name: 'model not granted',
+      send: () => postJson(chatUrl, { ...hello, model: 'gemini' }, bearer(keys.otherOrganization)),
+      status: 403,
+      code: 'model_not_allowed',
+    },
+    {
+      name: 'embeddings model on chat',
+      send: () => postJson(chatUrl, { ...hello, model: 'embed' }),
+      status: 400,
+      code: 'invalid_request',
+    },
+    {
+      name: 'other family on a native endpoint',
+      send: () => postJson(chatUrl, { ...hello, model: 'claude' }),
+      status: 400,
+      code: 'provider_not_allowed',
+    },
+    {
+      name: 'provider credential unset',
+      send: () => postJson(chatUrl, { ...hello, model: 'needs-key' }, bearer(keys.all)),
+      status: 400,
+      code: 'provider_api_key_not_configured',
+    },
+    {
+      name: 'provider disabled',
+      send: () => postJson(chatUrl, { ...hello, model: 'switched-off' }, bearer(keys.all)),
+      status: 403,
+      code: 'provider_disabled',
+    },
+    {
+      name: 'oversized body',
+      send: () => postJson(chatUrl, { ...hello, padding: 'x'.repeat(10_000) }),
+      status: 413,
+      code: 'request_too_large',
+    },
     { name: 'missing key', send: () => postJson(chatUrl, hello, {}), status: 401, code: 'unauthorized' },
-    { name: 'unknown key', send: () => postJson(chatUrl, hello, bearer('sk-odock-nope')), status: 401, code: 'unauthorized' },
-    { name: 'malformed authorization header', send: () => postJson(chatUrl, hello, { authorization: 'Basic abc' }), status: 401, code: 'unauthorized' },
-    { name: 'expired key', send: () => postJson(chatUrl, hello, bearer(keys.expired)), status: 401, code: 'api_key_expired' },
-    { name: 'revoked key', send: () => postJson(chatUrl, hello, bearer(keys.revoked)), status: 401, code: 'api_key_revoked' },
-    { name: 'unknown route', send: () => postJson(`${harness.url}/v1/nope`, hello), status: 404, code: 'route_not_found' },
-    { name: 'wrong method', send: () => postJson(`${harness.url}/v1/models`, hello), status: 405, code: 'method_not_allowed' },
-    { name: 'anthropic body without max_tokens', send: () => postJson(`${harness.url}/v1/messages`, { model: 'claude', messages: [{ role: 'user', content: 'x' }] }), status: 400, code: 'invalid_request' },
-    { name: 'unified body with a bad role', send: () => postJson(`${harness.url}/v1/llm/chat`, { model: 'chat', messages: [{ role: 'wizard', content: 'x' }] }), status: 400, code: 'invalid_request' },
+    {
+      name: 'unknown key',
+      send: () => postJson(chatUrl, hello, bearer('sk-odock-nope')),
+      status: 401,
+      code: 'unauthorized',
+    },
+    {
+      name: 'malformed authorization header',
+      send: () => postJson(chatUrl, hello, { authorization: 'Basic abc' }),
+      status: 401,
+      code: 'unauthorized',
+    },
+    {
+      name: 'expired key',
+      send: () => postJson(chatUrl, hello, bearer(keys.expired)),
+      status: 401,
+      code: 'api_key_expired',
+    },
+    {
+      name: 'revoked key',
+      send: () => postJson(chatUrl, hello, bearer(keys.revoked)),
+      status: 401,
+      code: 'api_key_revoked',
+    },
+    {
+      name: 'unknown route',
+      send: () => postJson(`${harness.url}/v1/nope`, hello),
+      status: 404,
+      code: 'route_not_found',
+    },
+    {
+      name: 'wrong method',
+      send: () => postJson(`${harness.url}/v1/models`, hello),
+      status: 405,
+      code: 'method_not_allowed',
+    },
+    {
+      name: 'anthropic body without max_tokens',
+      send: () =>
+        postJson(`${harness.url}/v1/messages`, {
+          model: 'claude',
+          messages: [{ role: 'user', content: 'x' }],
+        }),
+      status: 400,
+      code: 'invalid_request',
+    },
+    {
+      name: 'unified body with a bad role',
+      send: () =>
+        postJson(`${harness.url}/v1/llm/chat`, {
+          model: 'chat',
+          messages: [{ role: 'wizard', content: 'x' }],
+        }),
+      status: 400,
+      code: 'invalid_request',
+    },
   ];
 
   for (const testCase of cases) {
@@ -56,7 +169,10 @@ describe('bad input', () => {
 
   test('a chunked body over the limit is refused while it is read', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const call = request(chatUrl, { method: 'POST', headers: { ...bearer(keys.demo), 'content-type': 'application/json' } });
+      const call = request(chatUrl, {
+        method: 'POST',
+        headers: { ...bearer(keys.demo), 'content-type': 'application/json' },
+      });
       call.on('response', (response) => {
         response.resume();
         resolve(response.statusCode ?? 0);
@@ -71,7 +187,10 @@ describe('bad input', () => {
   test('a well-formed caller request id is kept, a malformed one replaced', async () => {
     const kept = await postJson(chatUrl, hello, { ...bearer(keys.demo), 'x-request-id': 'caller-id.42' });
     assert.equal(kept.headers.get('x-request-id'), 'caller-id.42');
-    const replaced = await postJson(chatUrl, hello, { ...bearer(keys.demo), 'x-request-id': 'bad id with spaces' });
+    const replaced = await postJson(chatUrl, hello, {
+      ...bearer(keys.demo),
+      'x-request-id': 'bad id with spaces',
+    });
     assert.match(replaced.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
   });
 

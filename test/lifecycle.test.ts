@@ -14,7 +14,9 @@ import { keys, testConfigYaml, testEnv } from './helpers/gateway-harness.ts';
 
 const cli = new URL('../src/cli.ts', import.meta.url).pathname;
 
-async function startServe(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+async function startServe(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [cli, 'serve'], {
     env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -52,7 +54,10 @@ describe('process lifecycle', () => {
   });
 
   test('the shipped example config serves the demo key on embedded defaults', async () => {
-    const { child, url } = await startServe({ ODOCK_DATA_DIR: join(directory, 'demo-data'), ODOCK_CONFIG: '' });
+    const { child, url } = await startServe({
+      ODOCK_DATA_DIR: join(directory, 'demo-data'),
+      ODOCK_CONFIG: '',
+    });
     try {
       const response = await fetch(`${url}/v1/chat/completions`, {
         method: 'POST',
@@ -80,7 +85,11 @@ describe('process lifecycle', () => {
     const response = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${keys.demo}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'chat', stream: true, messages: [{ role: 'user', content: 'drain me' }] }),
+      body: JSON.stringify({
+        model: 'chat',
+        stream: true,
+        messages: [{ role: 'user', content: 'drain me' }],
+      }),
     });
     const reader = response.body!.getReader();
     const decoder = new TextDecoder();

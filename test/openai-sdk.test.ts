@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import type { Stream } from 'openai/streaming';
 import { keys, startTestGateway, type TestGateway } from './helpers/gateway-harness.ts';
 
 describe('OpenAI SDK against the gateway', () => {
@@ -82,16 +83,41 @@ describe('OpenAI SDK against the gateway', () => {
   });
 
   test('the unified endpoint answers in OpenAI chunks for every provider family', async () => {
-    for (const model of ['chat', 'claude']) {
-      const unified = new OpenAI({ apiKey: keys.all, baseURL: `${harness.url}/v1/llm`, maxRetries: 0 });
-      const stream = await unified.chat.completions.create({
-        model,
+    const unified = new OpenAI({ apiKey: keys.all, baseURL: `${harness.url}/v1`, maxRetries: 0 });
+    for (const model of ['chat', 'claude', 'gemini']) {
+      // The SDK's generic `post` with `stream: true` parses the SSE body as chat.completion.chunk events.
+      const stream = (await unified.post('/llm/chat', {
+        body: { model, stream: true, messages: [{ role: 'user', content: `unified ${model}` }] },
         stream: true,
-        messages: [{ role: 'user', content: `unified ${model}` }],
-      });
+      })) as unknown as Stream<OpenAI.ChatCompletionChunk>;
       let text = '';
-      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      let finishReason: string | null | undefined;
+      for await (const chunk of stream) {
+        assert.equal(chunk.object, 'chat.completion.chunk');
+        text += chunk.choices[0]?.delta.content ?? '';
+        finishReason = chunk.choices[0]?.finish_reason ?? finishReason;
+      }
       assert.match(text, new RegExp(`unified ${model}`), model);
+      assert.equal(finishReason, 'stop', model);
+    }
+  });
+
+  test('the unified endpoint answers normalized JSON for every provider family', async () => {
+    const unified = new OpenAI({ apiKey: keys.all, baseURL: `${harness.url}/v1`, maxRetries: 0 });
+    for (const [model, provider] of [
+      ['chat', 'mock-openai'],
+      ['claude', 'mock-anthropic'],
+      ['gemini', 'mock-gemini'],
+    ]) {
+      const answer = (await unified.post('/llm/chat', {
+        body: { model, messages: [{ role: 'user', content: `normalized ${model}` }] },
+      })) as Record<string, unknown>;
+      assert.equal(answer.provider, provider);
+      assert.equal(answer.model, model);
+      assert.match(String(answer.content), new RegExp(`normalized ${model}`));
+      assert.equal(answer.stop_reason, 'stop');
+      assert.ok(Number(answer.input_tokens) > 0, model);
+      assert.ok(Number(answer.output_tokens) > 0, model);
     }
   });
 

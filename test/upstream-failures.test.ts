@@ -4,8 +4,8 @@
  * disconnect that cancels the upstream request.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { RequestContext } from '../src/gateway/request-context.ts';
 import { keys, postJson, startTestGateway, type TestGateway } from './helpers/gateway-harness.ts';
 
@@ -21,7 +21,11 @@ describe('upstream failures', () => {
   const recorded: RequestContext[] = [];
   const bearer = { authorization: `Bearer ${keys.all}` };
   const chat = (model: string, extra: Record<string, unknown> = {}) =>
-    postJson(`${harness.url}/v1/chat/completions`, { model, messages: [{ role: 'user', content: 'hi' }], ...extra }, bearer);
+    postJson(
+      `${harness.url}/v1/chat/completions`,
+      { model, messages: [{ role: 'user', content: 'hi' }], ...extra },
+      bearer,
+    );
 
   /** The usage seat is called when the server sees the response close, a moment after the client's end. */
   async function contextOf(requestId: string | null): Promise<RequestContext | undefined> {
@@ -90,7 +94,12 @@ describe('upstream failures', () => {
   test('a mid-stream upstream failure ends the Anthropic stream with an error event', async () => {
     const response = await postJson(
       `${harness.url}/v1/messages`,
-      { model: 'midstream-claude', max_tokens: 32, stream: true, messages: [{ role: 'user', content: 'hi' }] },
+      {
+        model: 'midstream-claude',
+        max_tokens: 32,
+        stream: true,
+        messages: [{ role: 'user', content: 'hi' }],
+      },
       { 'x-api-key': keys.all },
     );
     assert.equal(response.status, 200);
@@ -115,14 +124,19 @@ describe('upstream failures', () => {
     const response = await fetch(`${harness.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...bearer },
-      body: JSON.stringify({ model: 'chat', stream: true, messages: [{ role: 'user', content: 'long one' }] }),
+      body: JSON.stringify({
+        model: 'chat',
+        stream: true,
+        messages: [{ role: 'user', content: 'long one' }],
+      }),
       signal: controller.signal,
     });
     const reader = response.body!.getReader();
     await reader.read();
     const requestId = response.headers.get('x-request-id');
     controller.abort();
-    for (let waited = 0; waited < 3_000 && harness.mock.stats().aborted === abortedBefore; waited += 50) await delay(50);
+    for (let waited = 0; waited < 3_000 && harness.mock.stats().aborted === abortedBefore; waited += 50)
+      await delay(50);
     assert.equal(harness.mock.stats().aborted, abortedBefore + 1);
     const context = await contextOf(requestId);
     assert.equal(context?.outcome.streamOutcome, 'client_aborted');

@@ -37,7 +37,10 @@ const messagesBody = z.looseObject({
 const text = z.string();
 const contentPart = z.union([
   z.object({ type: z.literal('text'), text }),
-  z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string(), detail: z.string().optional() }) }),
+  z.object({
+    type: z.literal('image_url'),
+    image_url: z.object({ url: z.string(), detail: z.string().optional() }),
+  }),
 ]);
 const content = z.union([text, z.array(contentPart)]);
 const toolCall = z.object({
@@ -48,7 +51,11 @@ const toolCall = z.object({
 const unifiedMessage = z.discriminatedUnion('role', [
   z.object({ role: z.enum(['system', 'developer']), content }),
   z.object({ role: z.literal('user'), content }),
-  z.object({ role: z.literal('assistant'), content: content.nullable(), tool_calls: z.array(toolCall).optional() }),
+  z.object({
+    role: z.literal('assistant'),
+    content: content.nullable(),
+    tool_calls: z.array(toolCall).optional(),
+  }),
   z.object({ role: z.literal('tool'), content, tool_call_id: z.string() }),
 ]);
 const unifiedBody = z.object({

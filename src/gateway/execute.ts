@@ -9,8 +9,8 @@ import { sendJson, sendJsonText } from '../http/respond.ts';
 import { OpenAIChunkEncoder, toUnifiedResponse } from '../providers/openai-chunk-encoder.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
 import { UpstreamFailure } from '../upstream/upstream-client.ts';
-import { account, type GatewayServices } from './lifecycle.ts';
 import type { DecodedNative, DecodedUnified } from './decode.ts';
+import { account, type GatewayServices } from './lifecycle.ts';
 import type { ProviderAnswer } from './provider-call.ts';
 import type { RequestContext } from './request-context.ts';
 import { relayStream } from './stream-relay.ts';
@@ -33,18 +33,26 @@ export async function executeNative(
   wire: NativeWire,
 ): Promise<void> {
   context.outcome.stream = decoded.stream;
-  const answer = await send(services, context, {
-    stream: decoded.stream,
-    forwardHeaders: wire.forwardHeaders,
-    build: (model) => {
-      const body: Record<string, unknown> = { ...decoded.body, model: model.upstreamModel };
-      // OpenAI reports stream usage only on request (API reference, `stream_options`); the
-      // gateway always asks, and drops that chunk again when the client did not.
-      if (decoded.stream && wire.format === 'openai')
-        body.stream_options = { ...(decoded.body.stream_options as object | undefined), include_usage: true };
-      return { path: wire.path, headers: {}, body: JSON.stringify(body) };
+  const answer = await send(
+    services,
+    context,
+    {
+      stream: decoded.stream,
+      forwardHeaders: wire.forwardHeaders,
+      build: (model) => {
+        const body: Record<string, unknown> = { ...decoded.body, model: model.upstreamModel };
+        // OpenAI reports stream usage only on request (API reference, `stream_options`); the
+        // gateway always asks, and drops that chunk again when the client did not.
+        if (decoded.stream && wire.format === 'openai')
+          body.stream_options = {
+            ...(decoded.body.stream_options as object | undefined),
+            include_usage: true,
+          };
+        return { path: wire.path, headers: {}, body: JSON.stringify(body) };
+      },
     },
-  }, candidates);
+    candidates,
+  );
 
   if (decoded.stream) {
     const result = await relayStream(context, response, answer.response, answer.adapter, {
@@ -80,10 +88,16 @@ export async function executeUnified(
   candidates: readonly ResolvedModel[],
 ): Promise<void> {
   context.outcome.stream = decoded.stream;
-  const answer = await send(services, context, {
-    stream: decoded.stream,
-    build: (model, adapter) => adapter.buildChatRequest({ ...decoded.request, model: model.upstreamModel }, decoded.stream),
-  }, candidates);
+  const answer = await send(
+    services,
+    context,
+    {
+      stream: decoded.stream,
+      build: (model, adapter) =>
+        adapter.buildChatRequest({ ...decoded.request, model: model.upstreamModel }, decoded.stream),
+    },
+    candidates,
+  );
 
   if (decoded.stream) {
     const encoder = new OpenAIChunkEncoder({
@@ -92,7 +106,10 @@ export async function executeUnified(
       created: Math.floor(Date.now() / 1000),
       includeUsage: decoded.includeUsage,
     });
-    const result = await relayStream(context, response, answer.response, answer.adapter, { kind: 'unified', encoder });
+    const result = await relayStream(context, response, answer.response, answer.adapter, {
+      kind: 'unified',
+      encoder,
+    });
     finishStream(context, answer, result);
     return;
   }
@@ -113,7 +130,10 @@ function send(
   call: {
     stream: boolean;
     forwardHeaders?: Record<string, string> | undefined;
-    build: (model: ResolvedModel, adapter: ProviderAdapter) => { path: string; headers: Record<string, string>; body: string };
+    build: (
+      model: ResolvedModel,
+      adapter: ProviderAdapter,
+    ) => { path: string; headers: Record<string, string>; body: string };
   },
   candidates: readonly ResolvedModel[],
 ): Promise<ProviderAnswer> {
@@ -136,7 +156,8 @@ function finishStream(
   const summary = result.accumulator.result();
   context.outcome.streamOutcome = result.outcome;
   context.outcome.responseModel = summary.responseModel;
-  context.outcome.providerRequestId = summary.providerRequestId ?? headerValue(answer.response.headers, 'x-request-id');
+  context.outcome.providerRequestId =
+    summary.providerRequestId ?? headerValue(answer.response.headers, 'x-request-id');
   account(context, answer.model, summary.usage, summary.rawUsage);
   context.outcome.status = 200;
   if (result.outcome === 'upstream_error') context.outcome.errorCode = 'upstream_error';
@@ -161,7 +182,10 @@ function parseUpstreamJson(text: string): unknown {
   }
 }
 
-function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+function headerValue(
+  headers: Record<string, string | string[] | undefined>,
+  name: string,
+): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -6,8 +6,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { ResolvedModel, RuntimeConfig } from '../config/load.ts';
-import type { Settings } from '../settings.ts';
 import type { TokenUsage } from '../providers/types.ts';
+import type { Settings } from '../settings.ts';
 import type { Authenticator } from './authenticate.ts';
 import { computeCostNanos } from './cost.ts';
 import type { ProviderCaller } from './provider-call.ts';
@@ -69,7 +69,12 @@ export async function admit(
 }
 
 /** Records the provider's token report and its cost on the context. */
-export function account(context: RequestContext, model: ResolvedModel, usage: TokenUsage | undefined, raw: unknown) {
+export function account(
+  context: RequestContext,
+  model: ResolvedModel,
+  usage: TokenUsage | undefined,
+  raw: unknown,
+) {
   context.model = model;
   context.outcome.usage = usage;
   context.outcome.rawUsage = raw;
@@ -77,7 +82,11 @@ export function account(context: RequestContext, model: ResolvedModel, usage: To
 }
 
 /** Settles the reservation with the actual cost, or releases it when nothing was spent. */
-export async function settle(services: GatewayServices, context: RequestContext, reservation: BudgetReservation) {
+export async function settle(
+  services: GatewayServices,
+  context: RequestContext,
+  reservation: BudgetReservation,
+) {
   try {
     if (context.outcome.costNanos > 0n) await reservation.settle(context.outcome.costNanos);
     else await reservation.release();

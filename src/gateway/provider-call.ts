@@ -71,7 +71,8 @@ export class ProviderCaller {
           markFailed(attempt, undefined, 'aborted');
           throw failure ?? error;
         }
-        lastError = failure?.toGatewayError() ?? new GatewayError('upstream_error', undefined, { cause: error });
+        lastError =
+          failure?.toGatewayError() ?? new GatewayError('upstream_error', undefined, { cause: error });
         markFailed(attempt, lastError, failure?.kind === 'timeout' ? 'timeout' : 'error');
       } finally {
         attempt.durationMs = performance.now() - attempt.startedAt;
@@ -115,7 +116,11 @@ function buildRequest(call: ProviderCall, model: ResolvedModel, adapter: Provide
   }
 }
 
-function markFailed(attempt: UpstreamAttempt, error: GatewayError | undefined, outcome: UpstreamAttempt['outcome']) {
+function markFailed(
+  attempt: UpstreamAttempt,
+  error: GatewayError | undefined,
+  outcome: UpstreamAttempt['outcome'],
+) {
   attempt.outcome = outcome;
   attempt.errorCode = error?.code;
 }
@@ -149,6 +154,9 @@ async function upstreamStatusError(
       retryable: true,
     };
   if (status >= 400 && status < 500 && status !== 408 && status !== 409)
-    return { error: new GatewayError('upstream_rejected', classified.message || undefined), retryable: false };
+    return {
+      error: new GatewayError('upstream_rejected', classified.message || undefined),
+      retryable: false,
+    };
   return { error: new GatewayError('upstream_error'), retryable: classified.retryable };
 }

@@ -23,7 +23,8 @@ export function resolveModel(
   requirement: EndpointRequirement,
 ): ResolvedModel {
   const model = config.models.get(modelName);
-  if (model === undefined) throw new GatewayError('model_not_found', `The model "${truncate(modelName)}" does not exist.`);
+  if (model === undefined)
+    throw new GatewayError('model_not_found', `The model "${truncate(modelName)}" does not exist.`);
   if (!modelGranted(principal, model.name))
     throw new GatewayError('model_not_allowed', `The API key may not use the model "${model.name}".`);
   if (model.type !== requirement.type)

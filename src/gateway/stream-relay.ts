@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { OpenAIChunkEncoder, StreamAccumulator } from '../providers/openai-chunk-encoder.ts';
+import { type OpenAIChunkEncoder, StreamAccumulator } from '../providers/openai-chunk-encoder.ts';
 import { encodeSseEvent, SseDecoder } from '../providers/sse.ts';
 import type { ProviderAdapter, SseEvent, StreamDelta } from '../providers/types.ts';
 import type { UpstreamResponse } from '../upstream/upstream-client.ts';
@@ -58,7 +58,10 @@ export async function relayStream(
       if (delta.type === 'error') errorMessage = delta.message || 'The upstream stream failed.';
       else if (delta.type === 'done') ended = true;
       else if (delta.type === 'finish') finished = true;
-      else if ((delta.type === 'text' || delta.type === 'tool_call') && context.outcome.timeToFirstTokenMs === undefined)
+      else if (
+        (delta.type === 'text' || delta.type === 'tool_call') &&
+        context.outcome.timeToFirstTokenMs === undefined
+      )
         context.outcome.timeToFirstTokenMs = performance.now() - context.startedAt;
     }
     if (output.kind === 'native') {

@@ -19,7 +19,10 @@ export async function readBody(request: IncomingMessage, limitBytes: number): Pr
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received);
 }
 
-export async function readJsonObject(request: IncomingMessage, limitBytes: number): Promise<Record<string, unknown>> {
+export async function readJsonObject(
+  request: IncomingMessage,
+  limitBytes: number,
+): Promise<Record<string, unknown>> {
   const body = await readBody(request, limitBytes);
   let value: unknown;
   try {

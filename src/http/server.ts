@@ -8,10 +8,19 @@ import { channel } from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { GatewayError } from '../errors.ts';
-import { createRequestContext, type Endpoint, endpoints, type RequestContext } from '../gateway/request-context.ts';
+import {
+  createRequestContext,
+  type Endpoint,
+  endpoints,
+  type RequestContext,
+} from '../gateway/request-context.ts';
 import { sendError } from './respond.ts';
 
-export type RouteHandler = (context: RequestContext, request: IncomingMessage, response: ServerResponse) => Promise<void>;
+export type RouteHandler = (
+  context: RequestContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+) => Promise<void>;
 
 export interface Route {
   method: 'GET' | 'POST';
@@ -56,9 +65,9 @@ export class HttpServer {
 
   constructor(options: HttpServerOptions) {
     for (const route of options.routes) {
-      let byMethod = this.#routes.get(route.path);
-      if (byMethod === undefined) this.#routes.set(route.path, (byMethod = new Map()));
+      const byMethod = this.#routes.get(route.path) ?? new Map<string, Route>();
       byMethod.set(route.method, route);
+      this.#routes.set(route.path, byMethod);
     }
     this.#logger = options.logger;
     this.#onRequestEnd = options.onRequestEnd;
@@ -141,7 +150,11 @@ export class HttpServer {
 
     if (route === undefined) {
       if (byMethod !== undefined) response.setHeader('allow', [...byMethod.keys()].join(', '));
-      sendError(context, response, new GatewayError(byMethod === undefined ? 'route_not_found' : 'method_not_allowed'));
+      sendError(
+        context,
+        response,
+        new GatewayError(byMethod === undefined ? 'route_not_found' : 'method_not_allowed'),
+      );
       request.resume();
       return;
     }

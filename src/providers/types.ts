@@ -29,7 +29,11 @@ export interface UnifiedTool {
   function: { name: string; description?: string; parameters?: Record<string, unknown> };
 }
 
-export type UnifiedToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
+export type UnifiedToolChoice =
+  | 'auto'
+  | 'none'
+  | 'required'
+  | { type: 'function'; function: { name: string } };
 
 /** Request of the unified endpoint, already validated; `model` is the upstream slug. */
 export interface UnifiedChatRequest {

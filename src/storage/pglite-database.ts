@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { assertSchemaName, columnTypeIds, parseUtcTimestamp } from './column-types.ts';
+import { lockDataDirectory } from './data-directory-lock.ts';
 import type { Database, Queryable } from './database.ts';
 
 export interface PgliteDatabaseOptions {
@@ -17,25 +18,38 @@ export interface PgliteDatabaseOptions {
 
 export async function openPgliteDatabase(options: PgliteDatabaseOptions = {}): Promise<Database> {
   const schema = options.schema === undefined ? undefined : assertSchemaName(options.schema);
-  if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
-  const pglite = await PGlite.create({
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
-    parsers: {
-      [columnTypeIds.int8]: (text: string) => BigInt(text),
-      [columnTypeIds.date]: (text: string) => text,
-      [columnTypeIds.timestamp]: parseUtcTimestamp,
-    },
-  });
-  if (schema !== undefined) {
-    // One connection means a session-level search_path holds for every later statement.
-    await pglite.exec(`CREATE SCHEMA IF NOT EXISTS "${schema}"; SET search_path TO "${schema}"`);
+  let unlock = async () => {};
+  if (options.dataDir !== undefined) {
+    await mkdir(options.dataDir, { recursive: true });
+    // Before PGlite touches the files: a second process on them would corrupt the database.
+    unlock = await lockDataDirectory(options.dataDir);
   }
-  return new PgliteDatabase(pglite);
+  let pglite: PGlite | undefined;
+  try {
+    pglite = await PGlite.create({
+      ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+      parsers: {
+        [columnTypeIds.int8]: (text: string) => BigInt(text),
+        [columnTypeIds.date]: (text: string) => text,
+        [columnTypeIds.timestamp]: parseUtcTimestamp,
+      },
+    });
+    if (schema !== undefined) {
+      // One connection means a session-level search_path holds for every later statement.
+      await pglite.exec(`CREATE SCHEMA IF NOT EXISTS "${schema}"; SET search_path TO "${schema}"`);
+    }
+    return new PgliteDatabase(pglite, unlock);
+  } catch (error) {
+    await pglite?.close().catch(() => undefined);
+    await unlock();
+    throw error;
+  }
 }
 
 class PgliteDatabase implements Database {
   readonly kind = 'pglite' as const;
   readonly #pglite: PGlite;
+  readonly #unlock: () => Promise<void>;
   /**
    * Tail of the queue of work on the single connection. PGlite already makes a top-level
    * `query` wait for an open transaction, but that is an implementation detail of one version;
@@ -45,8 +59,9 @@ class PgliteDatabase implements Database {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  constructor(pglite: PGlite) {
+  constructor(pglite: PGlite, unlock: () => Promise<void>) {
     this.#pglite = pglite;
+    this.#unlock = unlock;
   }
 
   query<Row extends object = Record<string, unknown>>(
@@ -75,7 +90,11 @@ class PgliteDatabase implements Database {
     this.#closed = true;
     // Let queued work finish (errors included) before the instance goes away.
     await this.#tail.catch(() => undefined);
-    await this.#pglite.close();
+    try {
+      await this.#pglite.close();
+    } finally {
+      await this.#unlock();
+    }
   }
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {

@@ -96,10 +96,10 @@ export function createSqlGatewayStore(database: Database): GatewayStore {
     },
 
     async revokeApiKey(id, at = new Date()) {
-      // COALESCE keeps the first revocation time: revoking twice is not an error, and the
-      // audit trail keeps when the key actually stopped working.
+      // Only an active key is updated: revoking again keeps the first time (the audit trail
+      // keeps when the key actually stopped working) and resolves false, "no active key".
       const rows = await database.query(
-        'UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING id',
+        'UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING id',
         [id, at],
       );
       return rows.length > 0;

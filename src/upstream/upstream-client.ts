@@ -3,8 +3,9 @@
  * deadline on every call and the client's AbortSignal passed down, so a client that goes away
  * cancels the upstream request and nobody is billed for tokens nobody reads.
  */
-import { Agent, errors as undiciErrors } from 'undici';
+
 import type { Dispatcher } from 'undici';
+import { Agent, errors as undiciErrors } from 'undici';
 import { GatewayError } from '../errors.ts';
 
 export interface UpstreamCall {
@@ -90,7 +91,11 @@ export class UpstreamClient {
   }
 }
 
-export function classifyFailure(error: unknown, clientSignal: AbortSignal, deadline?: AbortSignal): UpstreamFailure {
+export function classifyFailure(
+  error: unknown,
+  clientSignal: AbortSignal,
+  deadline?: AbortSignal,
+): UpstreamFailure {
   if (error instanceof UpstreamFailure) return error;
   if (deadline?.aborted) return new UpstreamFailure('timeout', error);
   if (clientSignal.aborted) return new UpstreamFailure('aborted', error);

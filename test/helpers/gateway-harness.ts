@@ -8,8 +8,12 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { type RunningGateway, startGateway } from '../../src/app.ts';
-import { type GatewayStages } from '../../src/gateway/stages.ts';
-import { type MockUpstream, type MockUpstreamOptions, startMockUpstream } from '../../src/mock-upstream/server.ts';
+import type { GatewayStages } from '../../src/gateway/stages.ts';
+import {
+  type MockUpstream,
+  type MockUpstreamOptions,
+  startMockUpstream,
+} from '../../src/mock-upstream/server.ts';
 import { loadSettings } from '../../src/settings.ts';
 
 export const demoKey = 'sk-odock-demo';
@@ -42,7 +46,12 @@ export function testConfigYaml(mockUrl: string): string {
     provider('broken-400', 'openai', `${mockUrl}/v1`, scenario('error-400')),
     provider('broken-timeout', 'openai', `${mockUrl}/v1`, scenario('timeout')),
     provider('broken-reset', 'openai', `${mockUrl}/v1`, scenario('reset')),
-    provider('needs-key', 'openai', 'https://api.openai.invalid/v1', '    api_key_env: ODOCK_TEST_UNSET_KEY\n'),
+    provider(
+      'needs-key',
+      'openai',
+      'https://api.openai.invalid/v1',
+      '    api_key_env: ODOCK_TEST_UNSET_KEY\n',
+    ),
     provider('switched-off', 'openai', `${mockUrl}/v1`, '    enabled: false\n'),
     'models:',
     model('chat', 'mock-openai', 'mock-gpt'),
@@ -141,6 +150,7 @@ export async function postJson(
   url: string,
   body: unknown,
   headers: Record<string, string> = { authorization: `Bearer ${demoKey}` },
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON shapes and assert on them.
 ): Promise<{ status: number; headers: Headers; json: any; text: string }> {
   const response = await fetch(url, {
     method: 'POST',

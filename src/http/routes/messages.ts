@@ -41,7 +41,10 @@ export function messagesRoute(services: GatewayServices): Route {
 
 function anthropicHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const forwarded: Record<string, string> = {
-    'anthropic-version': typeof headers['anthropic-version'] === 'string' ? headers['anthropic-version'] : defaultAnthropicVersion,
+    'anthropic-version':
+      typeof headers['anthropic-version'] === 'string'
+        ? headers['anthropic-version']
+        : defaultAnthropicVersion,
   };
   if (typeof headers['anthropic-beta'] === 'string') forwarded['anthropic-beta'] = headers['anthropic-beta'];
   return forwarded;
