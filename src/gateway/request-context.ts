@@ -72,6 +72,8 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   /** Incoming W3C trace context, forwarded upstream. */
   readonly traceparent: string | undefined;
+  /** Trace id of this request's root span (set by telemetry; recorded on the usage record). */
+  traceId: string | undefined;
   principal: Principal | undefined;
   model: ResolvedModel | undefined;
   /** The model name the client asked for, kept only for error messages, never as a label. */
@@ -94,6 +96,7 @@ export function createRequestContext(init: {
     endpoint: init.endpoint,
     signal: init.signal,
     traceparent: init.traceparent,
+    traceId: undefined,
     principal: undefined,
     model: undefined,
     requestedModel: undefined,
