@@ -4,7 +4,6 @@
  * `builtin-mock` providers) and starts the HTTP server. Everything else receives its
  * dependencies from here.
  */
-import type { Logger } from 'pino';
 import type { KeyValueStore } from './cache/key-value-store.ts';
 import { openKeyValueStore } from './cache/open-key-value-store.ts';
 import {
@@ -22,11 +21,13 @@ import { chatCompletionsRoute } from './http/routes/chat-completions.ts';
 import { embeddingsRoute } from './http/routes/embeddings.ts';
 import { healthRoutes } from './http/routes/health.ts';
 import { messagesRoute } from './http/routes/messages.ts';
+import { metricsRoute } from './http/routes/metrics.ts';
 import { modelsRoute } from './http/routes/models.ts';
 import { unifiedChatRoute } from './http/routes/unified-chat.ts';
 import { HttpServer } from './http/server.ts';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.ts';
-import { createLogger } from './observability/logger.ts';
+import { loadObservabilitySettings } from './observability/observability-settings.ts';
+import { startTelemetry, type Telemetry } from './observability/telemetry.ts';
 import type { Settings } from './settings.ts';
 import type { GatewayStore } from './storage/gateway-store.ts';
 import { openDatabase } from './storage/open-database.ts';
@@ -35,7 +36,8 @@ import { UpstreamClient } from './upstream/upstream-client.ts';
 
 export interface GatewayOptions {
   settings: Settings;
-  logger?: Logger;
+  /** Replaces stdout as the log destination (tests capture the log stream). */
+  logStream?: NodeJS.WritableStream;
   /** Replaces pass-through lifecycle stages (later capabilities and tests plug in here). */
   stages?: Partial<GatewayStages>;
   /** Environment used to resolve credential variables of the config file. */
@@ -53,16 +55,25 @@ export interface RunningGateway {
   readonly keyValueStore: KeyValueStore;
   readonly mockUpstream: MockUpstream | undefined;
   readonly http: HttpServer;
+  readonly telemetry: Telemetry;
   /** Stops accepting, drains in-flight requests up to the shutdown deadline, closes stores. */
   close(): Promise<{ drained: boolean }>;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { settings } = options;
-  const logger = options.logger ?? createLogger({ level: settings.logLevel });
+  const observability = loadObservabilitySettings(options.env ?? process.env);
   let config = await loadConfigFile(settings.configPath, options.env ?? process.env);
+  const telemetry = startTelemetry({
+    settings: observability,
+    logLevel: settings.logLevel,
+    version: observability.resource['service.version'] ?? 'dev',
+    ...(options.logStream === undefined ? {} : { stdout: options.logStream }),
+  });
+  const { logger, metrics } = telemetry;
 
-  const opened: Array<() => Promise<void>> = [];
+  // Closed in reverse order of opening; telemetry goes last so shutdown itself is logged.
+  const opened: Array<() => Promise<void>> = [() => telemetry.close()];
   const closeOpened = async () => {
     for (const close of opened.reverse()) await close().catch(() => {});
   };
@@ -98,7 +109,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       settings,
       config,
       logger,
-      authenticator: new Authenticator({ store, cacheTtlMs: settings.authCacheTtlMs }),
+      metrics,
+      authenticator: new Authenticator({ store, cacheTtlMs: settings.authCacheTtlMs, metrics }),
       stages: { ...passThroughStages(), ...options.stages },
       provider: new ProviderCaller(upstream),
       readiness: () => readiness({ database: () => store.ping(), cache: () => keyValueStore.ping() }),
@@ -112,8 +124,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         unifiedChatRoute(services),
         modelsRoute(services),
         ...healthRoutes(services, (): boolean => http.closing),
+        metricsRoute(telemetry.registry),
       ],
-      onRequestEnd: (context) => services.stages.usage.record(context),
+      onRequestStart: (context, request) =>
+        telemetry.requestStarted(context, request.method ?? 'GET', request.headers),
+      onRequestEnd: (context) => {
+        telemetry.requestEnded(context);
+        services.stages.usage.record(context);
+      },
     });
     const address = await http.listen(settings.port, settings.host);
     const url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
@@ -137,12 +155,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       keyValueStore,
       mockUpstream,
       http,
+      telemetry,
       close: () => {
         closing ??= (async () => {
           const drained = await http.close(settings.shutdownTimeoutMs);
           if (!drained) await upstream.destroy();
+          // Logged before the stores close: telemetry closes last and flushes this line.
+          logger.info({ drained, in_flight: http.inFlight }, 'odock-server stopped');
           await closeOpened();
-          logger.info({ drained }, 'odock-server stopped');
           return { drained };
         })();
         return closing;

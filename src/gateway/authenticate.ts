@@ -7,6 +7,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { hashApiKey } from '../config/load.ts';
 import { GatewayError } from '../errors.ts';
+import { spanAttributes, spanNames } from '../observability/catalog.ts';
+import { type MetricsRecorder, noopMetrics } from '../observability/metrics.ts';
+import { inSpan, type Span, startChildSpan } from '../observability/spans.ts';
 import type { GatewayStore, StoredApiKey } from '../storage/gateway-store.ts';
 import type { Principal } from './request-context.ts';
 
@@ -20,6 +23,7 @@ interface CacheEntry {
 export interface AuthenticatorOptions {
   store: GatewayStore;
   cacheTtlMs: number;
+  metrics?: MetricsRecorder;
   now?: () => number;
 }
 
@@ -28,6 +32,7 @@ export class Authenticator {
   readonly #cacheTtlMs: number;
   readonly #negativeTtlMs: number;
   readonly #now: () => number;
+  readonly #metrics: MetricsRecorder;
   readonly #cache = new Map<string, CacheEntry>();
 
   constructor(options: AuthenticatorOptions) {
@@ -35,13 +40,19 @@ export class Authenticator {
     this.#cacheTtlMs = options.cacheTtlMs;
     this.#negativeTtlMs = Math.min(options.cacheTtlMs, 1_000);
     this.#now = options.now ?? Date.now;
+    this.#metrics = options.metrics ?? noopMetrics;
   }
 
-  async authenticate(headers: IncomingHttpHeaders): Promise<Principal> {
+  /** Resolves the caller; `parent` is the request's root span (the `gateway.auth` span opens under it). */
+  authenticate(headers: IncomingHttpHeaders, parent?: Span): Promise<Principal> {
+    return inSpan(parent, spanNames.auth, (span) => this.#authenticate(headers, span));
+  }
+
+  async #authenticate(headers: IncomingHttpHeaders, span: Span): Promise<Principal> {
     const secret = presentedSecret(headers);
     if (secret === undefined) throw new GatewayError('unauthorized', 'Missing API key.');
     const keyHash = hashApiKey(secret);
-    const key = await this.#lookup(keyHash);
+    const key = await this.#lookup(keyHash, span);
     if (key === undefined) throw new GatewayError('unauthorized', 'Invalid API key.');
     const now = this.#now();
     if (key.revokedAt !== null && key.revokedAt.getTime() <= now) throw new GatewayError('api_key_revoked');
@@ -60,13 +71,21 @@ export class Authenticator {
     this.#cache.clear();
   }
 
-  async #lookup(keyHash: string): Promise<StoredApiKey | undefined> {
+  async #lookup(keyHash: string, parent: Span): Promise<StoredApiKey | undefined> {
     const now = this.#now();
     const cached = this.#cache.get(keyHash);
-    if (cached !== undefined && cached.expiresAt > now) return cached.key;
+    const hit = cached !== undefined && cached.expiresAt > now;
+    this.#metrics.increment('cacheLookupsTotal', { cache: 'auth', cache_hit: hit ? 'true' : 'false' });
+    startChildSpan(parent, spanNames.cacheLookup, {
+      [spanAttributes.module]: 'auth',
+      [spanAttributes.cacheHit]: hit,
+    }).end();
+    if (hit) return cached.key;
     let key: StoredApiKey | undefined;
     try {
-      key = await this.#store.findApiKeyByHash(keyHash);
+      key = await inSpan(parent, spanNames.storagePostgres, () => this.#store.findApiKeyByHash(keyHash), {
+        [spanAttributes.module]: 'auth',
+      });
     } catch (error) {
       throw new GatewayError('auth_unavailable', undefined, { cause: error });
     }

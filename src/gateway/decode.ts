@@ -129,6 +129,7 @@ export function decodeMessages(body: Record<string, unknown>): DecodedNative {
 
 export interface DecodedUnified {
   model: string;
+  body: Record<string, unknown>;
   stream: boolean;
   includeUsage: boolean;
   /** The request for the adapter; `model` is replaced by each candidate's upstream slug. */
@@ -148,6 +149,7 @@ export function decodeUnifiedChat(body: Record<string, unknown>): DecodedUnified
   if (decoded.user !== undefined) request.user = decoded.user;
   return {
     model: decoded.model,
+    body,
     stream: decoded.stream === true,
     includeUsage: decoded.stream_options?.include_usage === true,
     request,

@@ -6,6 +6,8 @@ import type { ServerResponse } from 'node:http';
 import type { ResolvedModel } from '../config/load.ts';
 import { GatewayError } from '../errors.ts';
 import { sendJson, sendJsonText } from '../http/respond.ts';
+import { spanAttributes, spanNames } from '../observability/catalog.ts';
+import { inSpan, markSpanFailed, type Span } from '../observability/spans.ts';
 import { OpenAIChunkEncoder, toUnifiedResponse } from '../providers/openai-chunk-encoder.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
 import { UpstreamFailure } from '../upstream/upstream-client.ts';
@@ -24,7 +26,7 @@ export interface NativeWire {
   forwardHeaders?: Record<string, string>;
 }
 
-export async function executeNative(
+export function executeNative(
   services: GatewayServices,
   context: RequestContext,
   response: ServerResponse,
@@ -32,11 +34,27 @@ export async function executeNative(
   candidates: readonly ResolvedModel[],
   wire: NativeWire,
 ): Promise<void> {
+  return inSpan(context.span, spanNames.providerRoute, (routeSpan) =>
+    executeNativeRoute(services, context, response, decoded, candidates, wire, routeSpan),
+  );
+}
+
+async function executeNativeRoute(
+  services: GatewayServices,
+  context: RequestContext,
+  response: ServerResponse,
+  decoded: DecodedNative,
+  candidates: readonly ResolvedModel[],
+  wire: NativeWire,
+  routeSpan: Span,
+): Promise<void> {
   context.outcome.stream = decoded.stream;
   const answer = await send(
     services,
     context,
     {
+      parentSpan: routeSpan,
+      operation: wire.kind,
       stream: decoded.stream,
       forwardHeaders: wire.forwardHeaders,
       build: (model) => {
@@ -55,14 +73,35 @@ export async function executeNative(
   );
 
   if (decoded.stream) {
-    const result = await relayStream(context, response, answer.response, answer.adapter, {
-      kind: 'native',
-      format: wire.format,
-      dropUsageOnlyChunks: wire.format === 'openai' && !decoded.includeUsage,
-    });
+    const result = await relayStream(
+      context,
+      response,
+      answer.response,
+      answer.adapter,
+      {
+        kind: 'native',
+        format: wire.format,
+        dropUsageOnlyChunks: wire.format === 'openai' && !decoded.includeUsage,
+      },
+      answer.span,
+    );
     finishStream(context, answer, result);
     return;
   }
+  try {
+    await respondUnaryNative(services, context, response, answer, wire);
+  } finally {
+    finishAttemptSpan(answer.span, context, undefined);
+  }
+}
+
+async function respondUnaryNative(
+  services: GatewayServices,
+  context: RequestContext,
+  response: ServerResponse,
+  answer: ProviderAnswer,
+  wire: NativeWire,
+): Promise<void> {
   const text = await readUpstreamBody(context, answer);
   const parsed = parseUpstreamJson(text);
   if (wire.kind === 'embeddings') {
@@ -80,18 +119,33 @@ export async function executeNative(
   sendJsonText(response, 200, text);
 }
 
-export async function executeUnified(
+export function executeUnified(
   services: GatewayServices,
   context: RequestContext,
   response: ServerResponse,
   decoded: DecodedUnified,
   candidates: readonly ResolvedModel[],
 ): Promise<void> {
+  return inSpan(context.span, spanNames.providerRoute, (routeSpan) =>
+    executeUnifiedRoute(services, context, response, decoded, candidates, routeSpan),
+  );
+}
+
+async function executeUnifiedRoute(
+  services: GatewayServices,
+  context: RequestContext,
+  response: ServerResponse,
+  decoded: DecodedUnified,
+  candidates: readonly ResolvedModel[],
+  routeSpan: Span,
+): Promise<void> {
   context.outcome.stream = decoded.stream;
   const answer = await send(
     services,
     context,
     {
+      parentSpan: routeSpan,
+      operation: 'chat',
       stream: decoded.stream,
       build: (model, adapter) =>
         adapter.buildChatRequest({ ...decoded.request, model: model.upstreamModel }, decoded.stream),
@@ -106,28 +160,43 @@ export async function executeUnified(
       created: Math.floor(Date.now() / 1000),
       includeUsage: decoded.includeUsage,
     });
-    const result = await relayStream(context, response, answer.response, answer.adapter, {
-      kind: 'unified',
-      encoder,
-    });
+    const result = await relayStream(
+      context,
+      response,
+      answer.response,
+      answer.adapter,
+      {
+        kind: 'unified',
+        encoder,
+      },
+      answer.span,
+    );
     finishStream(context, answer, result);
     return;
   }
-  const text = await readUpstreamBody(context, answer);
-  const parsed = parseUpstreamJson(text);
-  const result = answer.adapter.parseChatResponse(parsed, answer.response.headers);
-  context.outcome.responseModel = result.responseModel;
-  context.outcome.providerRequestId = result.providerRequestId;
-  account(context, answer.model, result.usage, result.rawUsage);
-  await services.stages.safety.inspectResponse(context, parsed);
-  context.outcome.status = 200;
-  sendJson(response, 200, toUnifiedResponse(answer.model.provider.name, answer.model.name, result));
+  let stopReason: string | null | undefined;
+  try {
+    const text = await readUpstreamBody(context, answer);
+    const parsed = parseUpstreamJson(text);
+    const result = answer.adapter.parseChatResponse(parsed, answer.response.headers);
+    stopReason = result.stopReason;
+    context.outcome.responseModel = result.responseModel;
+    context.outcome.providerRequestId = result.providerRequestId;
+    account(context, answer.model, result.usage, result.rawUsage);
+    await services.stages.safety.inspectResponse(context, parsed);
+    context.outcome.status = 200;
+    sendJson(response, 200, toUnifiedResponse(answer.model.provider.name, answer.model.name, result));
+  } finally {
+    finishAttemptSpan(answer.span, context, stopReason);
+  }
 }
 
 function send(
   services: GatewayServices,
   context: RequestContext,
   call: {
+    parentSpan: Span;
+    operation: 'chat' | 'embeddings';
     stream: boolean;
     forwardHeaders?: Record<string, string> | undefined;
     build: (
@@ -140,6 +209,8 @@ function send(
   return services.provider.send(
     {
       context,
+      parentSpan: call.parentSpan,
+      operation: call.operation,
       stream: call.stream,
       ...(call.forwardHeaders === undefined ? {} : { forwardHeaders: call.forwardHeaders }),
       build: call.build,
@@ -160,7 +231,26 @@ function finishStream(
     summary.providerRequestId ?? headerValue(answer.response.headers, 'x-request-id');
   account(context, answer.model, summary.usage, summary.rawUsage);
   context.outcome.status = 200;
-  if (result.outcome === 'upstream_error') context.outcome.errorCode = 'upstream_error';
+  if (result.outcome === 'upstream_error') {
+    context.outcome.errorCode = 'upstream_error';
+    markSpanFailed(answer.span, undefined, 'stream_error');
+  }
+  finishAttemptSpan(answer.span, context, summary.stopReason);
+}
+
+/** GenAI attributes of the attempt that answered (counts and names only, never content), then its end. */
+function finishAttemptSpan(span: Span, context: RequestContext, stopReason: string | null | undefined): void {
+  if (span.isRecording()) {
+    const { outcome } = context;
+    if (outcome.responseModel !== undefined)
+      span.setAttribute(spanAttributes.genAiResponseModel, outcome.responseModel);
+    if (outcome.usage !== undefined) {
+      span.setAttribute(spanAttributes.genAiUsageInputTokens, outcome.usage.input);
+      span.setAttribute(spanAttributes.genAiUsageOutputTokens, outcome.usage.output);
+    }
+    if (stopReason) span.setAttribute(spanAttributes.genAiResponseFinishReasons, [stopReason]);
+  }
+  span.end();
 }
 
 async function readUpstreamBody(context: RequestContext, answer: ProviderAnswer): Promise<string> {

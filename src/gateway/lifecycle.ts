@@ -6,6 +6,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { ResolvedModel, RuntimeConfig } from '../config/load.ts';
+import { GatewayError } from '../errors.ts';
+import { readJsonObject } from '../http/read-body.ts';
+import { spanAttributes, spanNames } from '../observability/catalog.ts';
+import type { MetricsRecorder } from '../observability/metrics.ts';
+import { inSpan } from '../observability/spans.ts';
 import type { TokenUsage } from '../providers/types.ts';
 import type { Settings } from '../settings.ts';
 import type { Authenticator } from './authenticate.ts';
@@ -22,6 +27,7 @@ export interface GatewayServices {
   readonly stages: GatewayStages;
   readonly provider: ProviderCaller;
   readonly logger: Logger;
+  readonly metrics: MetricsRecorder;
   /** Asks every store to answer; never rejects. */
   readiness(): Promise<{ ready: boolean; checks: Record<string, 'ok' | 'failed'> }>;
 }
@@ -31,9 +37,40 @@ export async function authenticate(
   context: RequestContext,
   request: IncomingMessage,
 ): Promise<Principal> {
-  const principal = await services.authenticator.authenticate(request.headers);
+  const principal = await services.authenticator.authenticate(request.headers, context.span);
   context.principal = principal;
   return principal;
+}
+
+/**
+ * Reads and decodes the body (`gateway.request.decode`), then resolves the model and its
+ * routing candidates (`gateway.route.resolve`, a child of the decode span as the contract draws it).
+ */
+export async function decodeAndPlan<Decoded extends { model: string }>(
+  services: GatewayServices,
+  context: RequestContext,
+  request: IncomingMessage,
+  decoder: (body: Record<string, unknown>) => Decoded,
+  requirement: EndpointRequirement,
+): Promise<{ decoded: Decoded; candidates: readonly ResolvedModel[] }> {
+  return inSpan(context.span, spanNames.requestDecode, async (decodeSpan) => {
+    const decoded = decoder(await readJsonObject(request, services.settings.maxBodyBytes));
+    const candidates = await inSpan(decodeSpan, spanNames.routeResolve, (span) => {
+      const started = performance.now();
+      try {
+        return plan(services, context, decoded.model, requirement);
+      } catch (error) {
+        services.metrics.increment('routingErrorsTotal', {
+          error_class: error instanceof GatewayError ? error.code : 'internal_error',
+        });
+        throw error;
+      } finally {
+        services.metrics.observe('routingDuration', (performance.now() - started) / 1000);
+        if (context.model !== undefined) span.setAttribute(spanAttributes.model, context.model.name);
+      }
+    });
+    return { decoded, candidates };
+  });
 }
 
 /** Resolves the model and the routing candidates for it. */

@@ -6,6 +6,14 @@
  */
 import type { ResolvedModel } from '../config/load.ts';
 import { GatewayError } from '../errors.ts';
+import { spanAttributes, spanNames } from '../observability/catalog.ts';
+import {
+  markSpanFailed,
+  type Span,
+  SpanKind,
+  startChildSpan,
+  traceparentOf,
+} from '../observability/spans.ts';
 import { RequestTranslationError } from '../providers/provider-error.ts';
 import { adapterFor } from '../providers/registry.ts';
 import type { ProviderAdapter, UpstreamRequest } from '../providers/types.ts';
@@ -19,12 +27,18 @@ export interface ProviderCall {
   forwardHeaders?: Record<string, string>;
   /** Builds the wire request for one candidate model. */
   build(model: ResolvedModel, adapter: ProviderAdapter): UpstreamRequest;
+  /** The `gateway.provider.route` span; one `gateway.provider.request` span per attempt opens under it. */
+  parentSpan?: Span;
+  /** `gen_ai.operation.name` (`chat`, `embeddings`). */
+  operation: 'chat' | 'embeddings';
 }
 
 export interface ProviderAnswer {
   model: ResolvedModel;
   adapter: ProviderAdapter;
   response: UpstreamResponse;
+  /** The successful attempt's span, still open: the caller ends it when the body is consumed. */
+  span: Span;
 }
 
 export class ProviderCaller {
@@ -40,8 +54,14 @@ export class ProviderCaller {
    */
   async send(call: ProviderCall, candidates: readonly ResolvedModel[]): Promise<ProviderAnswer> {
     let lastError: GatewayError | undefined;
-    for (const model of candidates) {
+    for (const [index, model] of candidates.entries()) {
       const adapter = adapterFor(model.provider.type);
+      if (index > 0)
+        call.parentSpan?.addEvent('retry', {
+          [spanAttributes.retryCount]: index,
+          [spanAttributes.model]: model.name,
+        });
+      const span = startAttemptSpan(call, model, index);
       const attempt: UpstreamAttempt = {
         provider: model.provider.name,
         model: model.name,
@@ -54,26 +74,27 @@ export class ProviderCaller {
       call.context.outcome.attempts.push(attempt);
       call.context.outcome.upstreamStartedAt ??= attempt.startedAt;
       try {
-        const response = await this.#attempt(call, model, adapter);
+        const response = await this.#attempt(call, model, adapter, span);
         attempt.status = response.status;
-        if (response.status >= 200 && response.status < 300) return { model, adapter, response };
+        span.setAttribute('http.response.status_code', response.status);
+        if (response.status >= 200 && response.status < 300) return { model, adapter, response, span };
         const { error, retryable } = await upstreamStatusError(adapter, response);
         lastError = error;
-        markFailed(attempt, error, 'error');
+        failAttempt(attempt, span, error, 'error');
         if (!retryable) break;
       } catch (error) {
         if (error instanceof GatewayError && error.code === 'invalid_request') {
-          markFailed(attempt, error, 'error');
+          failAttempt(attempt, span, error, 'error');
           throw error;
         }
         const failure = error instanceof UpstreamFailure ? error : undefined;
         if (failure?.kind === 'aborted' || call.context.signal.aborted) {
-          markFailed(attempt, undefined, 'aborted');
+          failAttempt(attempt, span, undefined, 'aborted');
           throw failure ?? error;
         }
         lastError =
           failure?.toGatewayError() ?? new GatewayError('upstream_error', undefined, { cause: error });
-        markFailed(attempt, lastError, failure?.kind === 'timeout' ? 'timeout' : 'error');
+        failAttempt(attempt, span, lastError, failure?.kind === 'timeout' ? 'timeout' : 'error');
       } finally {
         attempt.durationMs = performance.now() - attempt.startedAt;
         call.context.outcome.upstreamEndedAt = performance.now();
@@ -82,7 +103,12 @@ export class ProviderCaller {
     throw lastError ?? new GatewayError('upstream_error');
   }
 
-  #attempt(call: ProviderCall, model: ResolvedModel, adapter: ProviderAdapter): Promise<UpstreamResponse> {
+  #attempt(
+    call: ProviderCall,
+    model: ResolvedModel,
+    adapter: ProviderAdapter,
+    span: Span,
+  ): Promise<UpstreamResponse> {
     const request = buildRequest(call, model, adapter);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -93,7 +119,9 @@ export class ProviderCaller {
       ...adapter.authHeaders(model.provider.apiKey),
       'x-request-id': call.context.requestId,
     };
-    if (call.context.traceparent !== undefined) headers.traceparent = call.context.traceparent;
+    // The provider call carries this attempt's span onward as its parent (W3C Trace Context).
+    const traceparent = traceparentOf(span) ?? call.context.traceparent;
+    if (traceparent !== undefined) headers.traceparent = traceparent;
     return this.#upstream.send({
       url: model.provider.baseUrl + request.path,
       headers,
@@ -116,13 +144,35 @@ function buildRequest(call: ProviderCall, model: ResolvedModel, adapter: Provide
   }
 }
 
-function markFailed(
+function startAttemptSpan(call: ProviderCall, model: ResolvedModel, index: number): Span {
+  return startChildSpan(
+    call.parentSpan,
+    spanNames.providerRequest,
+    {
+      [spanAttributes.provider]: model.provider.name,
+      [spanAttributes.model]: model.name,
+      [spanAttributes.stream]: call.stream,
+      [spanAttributes.retryCount]: index,
+      [spanAttributes.genAiOperationName]: call.operation,
+      [spanAttributes.genAiProviderName]:
+        model.provider.type === 'gemini' ? 'gcp.gemini' : model.provider.type,
+      [spanAttributes.genAiRequestModel]: model.upstreamModel,
+    },
+    SpanKind.CLIENT,
+  );
+}
+
+/** Records a failed attempt on the context (for usage and metrics) and on its span, then ends the span. */
+function failAttempt(
   attempt: UpstreamAttempt,
+  span: Span,
   error: GatewayError | undefined,
   outcome: UpstreamAttempt['outcome'],
-) {
+): void {
   attempt.outcome = outcome;
   attempt.errorCode = error?.code;
+  markSpanFailed(span, error, outcome === 'error' ? error?.code : outcome);
+  span.end();
 }
 
 /** Reads a non-2xx upstream answer and maps it to the gateway's registry. */

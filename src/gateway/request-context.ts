@@ -3,6 +3,7 @@
  * (spec/gateway.md section 1). When the response is over, the context is the complete
  * account of the call: the usage recorder, budget settlement and telemetry read it.
  */
+import type { Span } from '@opentelemetry/api';
 import type { ResolvedModel } from '../config/load.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { TokenUsage } from '../providers/types.ts';
@@ -15,6 +16,8 @@ export const endpoints = {
   models: 'models',
   health: 'health',
   metrics: 'metrics',
+  /** The organisation-scoped usage read API (`/v1/usage/...`). */
+  usage: 'usage',
   other: 'other',
 } as const;
 export type Endpoint = (typeof endpoints)[keyof typeof endpoints];
@@ -40,6 +43,36 @@ export interface UpstreamAttempt {
   status: number | undefined;
   outcome: 'success' | 'error' | 'timeout' | 'aborted';
   errorCode: ErrorCode | undefined;
+}
+
+/** A plugin run, recorded by the plugin stage for the usage record's metadata. */
+export interface PluginExecution {
+  readonly name: string;
+  readonly stage: string;
+  readonly decision: string;
+  readonly durationMs: number;
+}
+
+/** A SafetySec module decision, recorded by the safety stage. */
+export interface SafetyDecision {
+  readonly module: string;
+  readonly stage: 'request' | 'response';
+  readonly decision: 'allow' | 'block' | 'redact';
+  readonly durationMs?: number;
+}
+
+/** One rate-limit stage outcome, recorded by the rate-limit stage. */
+export interface RateLimitOutcome {
+  readonly stage: string;
+  readonly module: string;
+  readonly decision: 'allow' | 'reject';
+}
+
+/** What the admission stages decided, appended by each stage; the usage record keeps it as metadata. */
+export interface StageOutcomes {
+  readonly plugins: PluginExecution[];
+  readonly safety: SafetyDecision[];
+  readonly rateLimits: RateLimitOutcome[];
 }
 
 export interface CallOutcome {
@@ -74,11 +107,14 @@ export interface RequestContext {
   readonly traceparent: string | undefined;
   /** Trace id of this request's root span (set by telemetry; recorded on the usage record). */
   traceId: string | undefined;
+  /** The root `http.request` span; stages open their child spans under it. */
+  span: Span | undefined;
   principal: Principal | undefined;
   model: ResolvedModel | undefined;
   /** The model name the client asked for, kept only for error messages, never as a label. */
   requestedModel: string | undefined;
   readonly outcome: CallOutcome;
+  readonly stageOutcomes: StageOutcomes;
 }
 
 export function createRequestContext(init: {
@@ -97,6 +133,7 @@ export function createRequestContext(init: {
     signal: init.signal,
     traceparent: init.traceparent,
     traceId: undefined,
+    span: undefined,
     principal: undefined,
     model: undefined,
     requestedModel: undefined,
@@ -115,5 +152,6 @@ export function createRequestContext(init: {
       timeToFirstTokenMs: undefined,
       attempts: [],
     },
+    stageOutcomes: { plugins: [], safety: [], rateLimits: [] },
   };
 }

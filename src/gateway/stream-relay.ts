@@ -7,6 +7,8 @@
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { spanAttributes, spanNames } from '../observability/catalog.ts';
+import { markSpanFailed, type Span, startChildSpan } from '../observability/spans.ts';
 import { type OpenAIChunkEncoder, StreamAccumulator } from '../providers/openai-chunk-encoder.ts';
 import { encodeSseEvent, SseDecoder } from '../providers/sse.ts';
 import type { ProviderAdapter, SseEvent, StreamDelta } from '../providers/types.ts';
@@ -37,6 +39,26 @@ export async function relayStream(
   upstream: UpstreamResponse,
   adapter: ProviderAdapter,
   output: StreamOutput,
+  parentSpan?: Span,
+): Promise<StreamRelayResult> {
+  const span = startChildSpan(parentSpan, spanNames.providerStream, { [spanAttributes.stream]: true });
+  try {
+    const result = await relay(context, response, upstream, adapter, output, span);
+    span.setAttribute(spanAttributes.decision, result.outcome);
+    if (result.outcome === 'upstream_error') markSpanFailed(span, undefined, 'stream_error');
+    return result;
+  } finally {
+    span.end();
+  }
+}
+
+async function relay(
+  context: RequestContext,
+  response: ServerResponse,
+  upstream: UpstreamResponse,
+  adapter: ProviderAdapter,
+  output: StreamOutput,
+  span: Span,
 ): Promise<StreamRelayResult> {
   response.writeHead(200, sseHeaders);
   const decoder = new SseDecoder();
@@ -61,8 +83,10 @@ export async function relayStream(
       else if (
         (delta.type === 'text' || delta.type === 'tool_call') &&
         context.outcome.timeToFirstTokenMs === undefined
-      )
+      ) {
         context.outcome.timeToFirstTokenMs = performance.now() - context.startedAt;
+        span.addEvent('first_chunk');
+      }
     }
     if (output.kind === 'native') {
       if (output.dropUsageOnlyChunks && isUsageOnly(deltas)) forward = false;

@@ -40,6 +40,8 @@ export const requestEndChannel = channel('odock:request:end');
 export interface HttpServerOptions {
   routes: readonly Route[];
   logger: Logger;
+  /** Called once per request before its handler runs (telemetry opens the root span here). */
+  onRequestStart?: (context: RequestContext, request: IncomingMessage) => void;
   /** Called once per request when its response is over (finished or aborted). */
   onRequestEnd?: (context: RequestContext) => void;
 }
@@ -58,6 +60,7 @@ export class HttpServer {
   readonly server: Server;
   readonly #routes = new Map<string, Map<string, Route>>();
   readonly #logger: Logger;
+  readonly #onRequestStart: ((context: RequestContext, request: IncomingMessage) => void) | undefined;
   readonly #onRequestEnd: ((context: RequestContext) => void) | undefined;
   #inFlight = 0;
   #drained: (() => void) | undefined;
@@ -70,6 +73,7 @@ export class HttpServer {
       this.#routes.set(route.path, byMethod);
     }
     this.#logger = options.logger;
+    this.#onRequestStart = options.onRequestStart;
     this.#onRequestEnd = options.onRequestEnd;
     this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
       this.#handle(request, response);
@@ -146,6 +150,7 @@ export class HttpServer {
       this.#finish(context);
       if (this.#inFlight === 0) this.#drained?.();
     });
+    this.#onRequestStart?.(context, request);
     if (requestStartChannel.hasSubscribers) requestStartChannel.publish(context);
 
     if (route === undefined) {

@@ -1,8 +1,8 @@
 /**
- * Structured JSON logs on stdout (telemetry contract section 5). Correlation fields use the
- * contract's names (`request_id`, `organization_id`, `provider`, `model`, `route`, ...).
- * Credentials and bodies are never passed to the logger; the redaction list is a second line
- * of defence for header objects that might be logged by mistake.
+ * Structured JSON logs (telemetry contract section 5): one object per line, the resource
+ * identity on every line, correlation fields under the contract's names (`request_id`,
+ * `trace_id`, `organization_id`, ...). Bodies, keys and credentials are never passed to the
+ * logger; the redaction list is a second line of defence for header objects.
  */
 import { type DestinationStream, type Logger, pino } from 'pino';
 
@@ -10,15 +10,20 @@ export type { Logger };
 
 export interface LoggerOptions {
   level: string;
-  serviceName?: string;
-  destination?: DestinationStream;
+  /** Resource attributes; `service.name`, `service.instance.id`, `deployment.environment.name` go on every line. */
+  resource?: Readonly<Record<string, string>>;
+  destination?: DestinationStream | { write(line: string): void };
 }
 
 export function createLogger(options: LoggerOptions): Logger {
+  const resource = options.resource ?? { 'service.name': 'odock-server' };
+  const base: Record<string, string> = {};
+  for (const key of ['service.name', 'service.instance.id', 'deployment.environment.name'])
+    if (resource[key] !== undefined) base[key] = resource[key];
   return pino(
     {
       level: options.level,
-      base: { 'service.name': options.serviceName ?? 'odock-server' },
+      base,
       messageKey: 'message',
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
@@ -34,6 +39,6 @@ export function createLogger(options: LoggerOptions): Logger {
         censor: '[redacted]',
       },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    (options.destination as DestinationStream | undefined) ?? pino.destination({ dest: 1, sync: false }),
   );
 }

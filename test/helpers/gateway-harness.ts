@@ -6,7 +6,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { type RunningGateway, startGateway } from '../../src/app.ts';
 import type { GatewayStages } from '../../src/gateway/stages.ts';
 import {
@@ -113,22 +112,21 @@ export async function startTestGateway(
     PORT: '0',
     LOG_LEVEL: 'info',
     ODOCK_SHUTDOWN_TIMEOUT_MS: '5000',
+    // No collector in tests unless a test brings its own receiver.
+    OBSERVABILITY_OTEL_EXPORTER: 'none',
     ...options.env,
   };
   const logs: string[] = [];
-  const logger = pino(
-    { level: 'debug', messageKey: 'message' },
-    new Writable({
-      write(chunk, _encoding, callback) {
-        logs.push(chunk.toString());
-        callback();
-      },
-    }),
-  );
+  const logStream = new Writable({
+    write(chunk, _encoding, callback) {
+      logs.push(chunk.toString());
+      callback();
+    },
+  });
   const gateway = await startGateway({
     settings: loadSettings(env),
     env,
-    logger,
+    logStream,
     ...(options.stages === undefined ? {} : { stages: options.stages }),
     ...(options.databaseSchema === undefined ? {} : { databaseSchema: options.databaseSchema }),
     ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),

@@ -1,9 +1,8 @@
 /** `POST /v1/chat/completions`: OpenAI Chat Completions, unary and SSE, OpenAI-family models only. */
 import { decodeChatCompletions } from '../../gateway/decode.ts';
 import { executeNative } from '../../gateway/execute.ts';
-import { admit, authenticate, type GatewayServices, plan, settle } from '../../gateway/lifecycle.ts';
+import { admit, authenticate, decodeAndPlan, type GatewayServices, settle } from '../../gateway/lifecycle.ts';
 import { endpoints } from '../../gateway/request-context.ts';
-import { readJsonObject } from '../read-body.ts';
 import type { Route } from '../server.ts';
 
 export function chatCompletionsRoute(services: GatewayServices): Route {
@@ -13,8 +12,10 @@ export function chatCompletionsRoute(services: GatewayServices): Route {
     endpoint: endpoints.chatCompletions,
     handler: async function chatCompletions(context, request, response) {
       await authenticate(services, context, request);
-      const decoded = decodeChatCompletions(await readJsonObject(request, services.settings.maxBodyBytes));
-      const candidates = plan(services, context, decoded.model, { families: ['openai'], type: 'chat' });
+      const { decoded, candidates } = await decodeAndPlan(services, context, request, decodeChatCompletions, {
+        families: ['openai'],
+        type: 'chat',
+      });
       const reservation = await admit(services, context, decoded.body);
       try {
         await executeNative(services, context, response, decoded, candidates, {

@@ -5,9 +5,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { decodeMessages } from '../../gateway/decode.ts';
 import { executeNative } from '../../gateway/execute.ts';
-import { admit, authenticate, type GatewayServices, plan, settle } from '../../gateway/lifecycle.ts';
+import { admit, authenticate, decodeAndPlan, type GatewayServices, settle } from '../../gateway/lifecycle.ts';
 import { endpoints } from '../../gateway/request-context.ts';
-import { readJsonObject } from '../read-body.ts';
 import type { Route } from '../server.ts';
 
 /** Anthropic requires a version header; the client's own choice (and its beta flags) is forwarded. */
@@ -22,8 +21,10 @@ export function messagesRoute(services: GatewayServices): Route {
       // The Anthropic SDK reads `request-id` (its `requestID`); it carries the same id as X-Request-Id.
       response.setHeader('request-id', context.requestId);
       await authenticate(services, context, request);
-      const decoded = decodeMessages(await readJsonObject(request, services.settings.maxBodyBytes));
-      const candidates = plan(services, context, decoded.model, { families: ['anthropic'], type: 'chat' });
+      const { decoded, candidates } = await decodeAndPlan(services, context, request, decodeMessages, {
+        families: ['anthropic'],
+        type: 'chat',
+      });
       const reservation = await admit(services, context, decoded.body);
       try {
         await executeNative(services, context, response, decoded, candidates, {

@@ -4,9 +4,8 @@
  */
 import { decodeUnifiedChat } from '../../gateway/decode.ts';
 import { executeUnified } from '../../gateway/execute.ts';
-import { admit, authenticate, type GatewayServices, plan, settle } from '../../gateway/lifecycle.ts';
+import { admit, authenticate, decodeAndPlan, type GatewayServices, settle } from '../../gateway/lifecycle.ts';
 import { endpoints } from '../../gateway/request-context.ts';
-import { readJsonObject } from '../read-body.ts';
 import type { Route } from '../server.ts';
 
 export function unifiedChatRoute(services: GatewayServices): Route {
@@ -16,13 +15,11 @@ export function unifiedChatRoute(services: GatewayServices): Route {
     endpoint: endpoints.unifiedChat,
     handler: async function unifiedChat(context, request, response) {
       await authenticate(services, context, request);
-      const body = await readJsonObject(request, services.settings.maxBodyBytes);
-      const decoded = decodeUnifiedChat(body);
-      const candidates = plan(services, context, decoded.model, {
+      const { decoded, candidates } = await decodeAndPlan(services, context, request, decodeUnifiedChat, {
         families: ['openai', 'anthropic', 'gemini'],
         type: 'chat',
       });
-      const reservation = await admit(services, context, body);
+      const reservation = await admit(services, context, decoded.body);
       try {
         await executeUnified(services, context, response, decoded, candidates);
       } finally {

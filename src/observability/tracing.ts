@@ -1,0 +1,106 @@
+/**
+ * OpenTelemetry trace SDK wiring. Only the composition root calls this: domain code uses
+ * `@opentelemetry/api` (see spans.ts). Spans are exported by a bounded batch processor, so a
+ * collector that is down costs a failed background export (counted as the `trace_export`
+ * async pool), never a request's time.
+ */
+import { trace } from '@opentelemetry/api';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
+import { OTLPTraceExporter as OtlpGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as OtlpHttpTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AlwaysOffSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type ReadableSpan,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import type { MetricsRecorder } from './metrics.ts';
+import type { ObservabilitySettings } from './observability-settings.ts';
+
+export const traceExportPool = 'trace_export';
+
+export interface Tracing {
+  shutdown(): Promise<void>;
+  forceFlush(): Promise<void>;
+}
+
+export function startTracing(settings: ObservabilitySettings, metrics: MetricsRecorder): Tracing {
+  const resource = resourceFromAttributes(settings.resource);
+  const exporting = settings.tracesExporter !== 'none';
+  // With export off, spans still get real trace ids (for logs and usage records) but record nothing.
+  const sampler = exporting
+    ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRate) })
+    : new AlwaysOffSampler();
+  const spanProcessors = [];
+  if (exporting) {
+    const exporter =
+      settings.tracesExporter === 'otlpgrpc'
+        ? new OtlpGrpcTraceExporter({ url: grpcUrl(settings.endpoint), timeoutMillis: 5_000 })
+        : new OtlpHttpTraceExporter({ url: `${settings.endpoint}/v1/traces`, timeoutMillis: 5_000 });
+    spanProcessors.push(
+      new BatchSpanProcessor({
+        exporter: new CountingSpanExporter(exporter, metrics),
+        maxQueueSize: 4_096,
+        maxExportBatchSize: 512,
+        scheduledDelayMillis: 1_000,
+        exportTimeoutMillis: 5_000,
+      }),
+    );
+  }
+  const provider = new TracerProvider({ resource, sampler, spanProcessors });
+  trace.setGlobalTracerProvider(provider);
+  return {
+    shutdown: async () => {
+      await provider.shutdown().catch(() => {});
+      trace.disable();
+    },
+    forceFlush: () => provider.forceFlush(),
+  };
+}
+
+/** The gRPC exporter takes host:port; an HTTP-style endpoint on 4318 means the collector's 4317. */
+function grpcUrl(endpoint: string): string {
+  const url = new URL(endpoint);
+  if (url.port === '4318') url.port = '4317';
+  return url.origin;
+}
+
+/** Counts span exports by outcome as the `trace_export` async pool, so export failures show in metrics. */
+class CountingSpanExporter implements SpanExporter {
+  readonly #inner: SpanExporter;
+  readonly #metrics: MetricsRecorder;
+  #pending = 0;
+
+  constructor(inner: SpanExporter, metrics: MetricsRecorder) {
+    this.#inner = inner;
+    this.#metrics = metrics;
+  }
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    const started = performance.now();
+    this.#pending += spans.length;
+    this.#metrics.set('asyncQueueDepth', this.#pending, { async_pool_name: traceExportPool });
+    this.#inner.export(spans, (result) => {
+      this.#pending -= spans.length;
+      this.#metrics.set('asyncQueueDepth', this.#pending, { async_pool_name: traceExportPool });
+      const outcome = result.code === ExportResultCode.SUCCESS ? 'success' : 'failed';
+      this.#metrics.increment('asyncTasksTotal', { async_pool_name: traceExportPool, outcome });
+      this.#metrics.observe('asyncTaskDuration', (performance.now() - started) / 1000, {
+        async_pool_name: traceExportPool,
+      });
+      resultCallback(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.#inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
