@@ -35,6 +35,8 @@ export interface Telemetry {
   readonly settings: ObservabilitySettings;
   requestStarted(context: RequestContext, method: string, headers: IncomingHttpHeaders): void;
   requestEnded(context: RequestContext): void;
+  /** Writes out queued log lines and exports finished spans now (tests, shutdown). */
+  flush(): Promise<void>;
   /** Flushes logs and exporters; call last on shutdown. */
   close(): Promise<void>;
 }
@@ -85,6 +87,10 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       recordRequest(metrics, context);
       endRootSpan(context);
       logRequest(logger, context);
+    },
+    async flush() {
+      await tracing.forceFlush();
+      await destination.flush();
     },
     async close() {
       process.off('exit', flushOnExit);
