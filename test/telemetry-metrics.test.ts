@@ -80,7 +80,7 @@ describe('/metrics', () => {
     for (const definition of [...Object.values(metricCatalog), ...Object.values(runtimeMetricCatalog)]) {
       assert.equal(types.get(definition.name), prometheusType[definition.type], `${definition.name} type`);
     }
-    const catalogNames = new Set(
+    const catalogNames = new Set<string>(
       [...Object.values(metricCatalog), ...Object.values(runtimeMetricCatalog)].map((m) => m.name),
     );
     const extraLabels = new Set<string>(Object.values(runtimeLabels).flat());

@@ -14,7 +14,9 @@ function countingMetrics() {
       counts[metric] = (counts[metric] ?? 0) + value;
     },
     observe: (metric, value) => {
-      (observed[metric] ??= []).push(value);
+      const values = observed[metric] ?? [];
+      values.push(value);
+      observed[metric] = values;
     },
     set: (metric, value) => {
       counts[metric] = value;
