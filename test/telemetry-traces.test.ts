@@ -20,6 +20,8 @@ describe('OTLP traces', () => {
         OBSERVABILITY_OTEL_EXPORTER: 'otlphttp',
         OBSERVABILITY_OTEL_ENDPOINT: receiver.url,
         OBSERVABILITY_SAMPLE_RATE: '1',
+        OBSERVABILITY_OTEL_METRICS_EXPORTER: 'otlphttp',
+        OBSERVABILITY_OTEL_METRICS_INTERVAL_MS: '200',
         OBSERVABILITY_SERVICE_NAME: 'odock-under-test',
         OBSERVABILITY_SERVICE_VERSION: '9.9.9',
         OBSERVABILITY_SERVICE_INSTANCE_ID: '',
@@ -154,6 +156,24 @@ describe('OTLP traces', () => {
     const attempt = one(spans, 'gateway.provider.request');
     const upstreamTraceparent = String(harness.mock.lastRequestHeaders().traceparent);
     assert.equal(upstreamTraceparent, `00-${traceId}-${attempt.spanId}-01`);
+  });
+
+  test('OTLP metric push carries the catalog instruments, and /metrics keeps answering', async () => {
+    await postJson(`${harness.url}/v1/chat/completions`, {
+      model: 'chat',
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    let pushed: string | undefined;
+    for (let waited = 0; waited < 5_000 && pushed === undefined; waited += 100) {
+      pushed = receiver.bodies.find((body) => body.includes('"gateway.requests.total"'));
+      if (pushed === undefined) await delay(100);
+    }
+    assert.ok(pushed, 'an OTLP metrics export with gateway.requests.total arrived');
+    assert.match(pushed, /"gateway.request.duration"/);
+    assert.match(pushed, /"service.instance.id"/);
+    const scrape = await fetch(`${harness.url}/metrics`);
+    assert.equal(scrape.status, 200);
+    assert.match(await scrape.text(), /gateway_requests_total\{/);
   });
 
   test('a collector that fails does not fail requests and is counted', async () => {
