@@ -116,6 +116,9 @@ describe('OTLP traces', () => {
     assert.doesNotMatch(json, /trace this stream/, 'no message content on spans');
 
     const logLine = harness.logs
+      .join('')
+      .split('\n')
+      .filter((line) => line.length > 0)
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .find((line) => line.request_id === requestId);
     assert.equal(logLine?.trace_id, root.traceId);
