@@ -24,6 +24,7 @@ import { messagesRoute } from './http/routes/messages.ts';
 import { metricsRoute } from './http/routes/metrics.ts';
 import { modelsRoute } from './http/routes/models.ts';
 import { unifiedChatRoute } from './http/routes/unified-chat.ts';
+import { usageRoutes } from './http/routes/usage-records.ts';
 import { HttpServer } from './http/server.ts';
 import { type MockUpstream, startMockUpstream } from './mock-upstream/server.ts';
 import { loadObservabilitySettings } from './observability/observability-settings.ts';
@@ -33,6 +34,7 @@ import type { GatewayStore } from './storage/gateway-store.ts';
 import { openDatabase } from './storage/open-database.ts';
 import { createSqlGatewayStore } from './storage/sql-gateway-store.ts';
 import { UpstreamClient } from './upstream/upstream-client.ts';
+import { startUsageService, type UsageService } from './usage/usage-service.ts';
 
 export interface GatewayOptions {
   settings: Settings;
@@ -56,6 +58,8 @@ export interface RunningGateway {
   readonly mockUpstream: MockUpstream | undefined;
   readonly http: HttpServer;
   readonly telemetry: Telemetry;
+  /** Usage records: the collector (the `usage` stage) and the read API's dependencies. */
+  readonly usage: UsageService;
   /** Stops accepting, drains in-flight requests up to the shutdown deadline, closes stores. */
   close(): Promise<{ drained: boolean }>;
 }
@@ -95,6 +99,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     opened.push(() => store.close());
     await store.migrate();
     const synced = await store.syncConfig(config);
+    const usage = await startUsageService({
+      database,
+      config,
+      logger,
+      metrics,
+      env: options.env ?? process.env,
+    });
+    opened.push(() => usage.close());
 
     const keyValueStore = await openKeyValueStore({
       redisUrl: settings.redisUrl,
@@ -111,7 +123,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       logger,
       metrics,
       authenticator: new Authenticator({ store, cacheTtlMs: settings.authCacheTtlMs, metrics }),
-      stages: { ...passThroughStages(), ...options.stages },
+      stages: { ...passThroughStages(), usage: usage.collector, ...options.stages },
       provider: new ProviderCaller(upstream),
       readiness: () => readiness({ database: () => store.ping(), cache: () => keyValueStore.ping() }),
     };
@@ -125,6 +137,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         modelsRoute(services),
         ...healthRoutes(services, (): boolean => http.closing),
         metricsRoute(telemetry.registry),
+        ...usageRoutes(usage.api),
       ],
       onRequestStart: (context, request) =>
         telemetry.requestStarted(context, request.method ?? 'GET', request.headers),
@@ -156,10 +169,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       mockUpstream,
       http,
       telemetry,
+      usage,
       close: () => {
         closing ??= (async () => {
           const drained = await http.close(settings.shutdownTimeoutMs);
           if (!drained) await upstream.destroy();
+          // Every response is over: write the records still queued before the stores close.
+          await usage.drain();
           // Logged before the stores close: telemetry closes last and flushes this line.
           logger.info({ drained, in_flight: http.inFlight }, 'odock-server stopped');
           await closeOpened();

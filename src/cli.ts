@@ -19,6 +19,7 @@ commands:
   mock-upstream [--port N]  run the mock OpenAI/Anthropic/Gemini upstream (see --help)
   config schema [--write]   print (or write config/odock.schema.json) the config JSON Schema
   config check [PATH]       validate a config file and report every problem
+  usage tail|export|admin-key  follow or export usage records, mint an admin key (see usage --help)
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -35,6 +36,10 @@ export async function main(argv: string[]): Promise<number> {
       const { runMockUpstreamCli } = await import('./mock-upstream/cli.ts');
       await runMockUpstreamCli(rest);
       return -1;
+    }
+    case 'usage': {
+      const { runUsageCli } = await import('./usage/usage-cli.ts');
+      return runUsageCli(rest);
     }
     case 'config': {
       const { runConfigCli } = await import('./config/json-schema.ts');

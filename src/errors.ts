@@ -26,11 +26,19 @@ export const errorRegistry = {
   provider_api_key_revoked: { status: 403, message: 'The provider credential has been revoked.' },
   safety_blocked: { status: 403, message: 'The request was blocked by a safety policy.' },
   plugin_blocked: { status: 403, message: 'The request was blocked by a plugin.' },
+  organization_forbidden: {
+    status: 403,
+    message: "The credential may not read another organisation's data.",
+  },
   upstream_rejected: {
     status: 400,
     message: 'The upstream provider rejected the request as invalid.',
   },
   route_not_found: { status: 404, message: 'No such route.' },
+  usage_record_not_found: {
+    status: 404,
+    message: 'No usage record with this request id in your organisation.',
+  },
   method_not_allowed: { status: 405, message: 'The method is not allowed on this route.' },
   request_too_large: { status: 413, message: 'The request body exceeds the configured limit.' },
   rate_limit_exceeded: { status: 429, message: 'Rate limit exceeded.' },

@@ -26,7 +26,8 @@ async function startServe(
     output += chunk;
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 30_000);
+    // Generous: PGlite's first boot takes seconds, more on a loaded 2-core machine.
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 90_000);
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk;
       const match = /"url":"(http:[^"]+)"/.exec(output);

@@ -149,6 +149,28 @@ const apiKey = z
   // The refine above is invisible to JSON Schema; this is its equivalent for editors.
   .meta({ oneOf: [{ required: ['secret_sha256'] }, { required: ['secret_env'] }] });
 
+/** Organisation admin credentials for the usage read API; never accepted by the model endpoints. */
+const adminKey = z
+  .object({
+    id: identifier.describe('admin key id, for logs and audit'),
+    organization: identifier.describe('id of the one organisation whose usage the key may read'),
+    secret_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256')
+      .optional()
+      .describe('SHA-256 of the admin key (a secret starting with sk-odock-admin-)'),
+    secret_env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name')
+      .optional()
+      .describe('environment variable holding the admin key; hashed at start'),
+  })
+  .strict()
+  .refine((key) => (key.secret_sha256 === undefined) !== (key.secret_env === undefined), {
+    message: 'exactly one of secret_sha256 or secret_env is required',
+  })
+  .meta({ oneOf: [{ required: ['secret_sha256'] }, { required: ['secret_env'] }] });
+
 export const gatewayConfigSchema = z
   .object({
     organizations: z.array(organization).default([]).describe('tenants; every key belongs to one'),
@@ -157,6 +179,10 @@ export const gatewayConfigSchema = z
     providers: z.array(provider).default([]).describe('upstream endpoints the gateway calls'),
     models: z.array(model).default([]).describe('the model names clients may request'),
     api_keys: z.array(apiKey).default([]).describe('virtual API keys clients authenticate with'),
+    admin_keys: z
+      .array(adminKey)
+      .default([])
+      .describe('organisation admin keys for the usage read API (docs/usage-records.md)'),
   })
   .strict()
   // `when`: zod skips refinements once any field failed its type, which would hide an unknown
@@ -168,6 +194,7 @@ export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
 export type ProviderConfig = GatewayConfig['providers'][number];
 export type ModelConfig = GatewayConfig['models'][number];
 export type ApiKeyConfig = GatewayConfig['api_keys'][number];
+export type AdminKeyConfig = GatewayConfig['admin_keys'][number];
 export type ProviderType = (typeof providerTypes)[number];
 export type ModelType = (typeof modelTypes)[number];
 export type TokenPriceClass = (typeof tokenPriceClasses)[number];
@@ -215,6 +242,7 @@ function checkReferences(config: unknown, context: z.RefinementCtx): void {
   const providers = section('providers', 'name').ids;
   const models = section('models', 'name');
   const apiKeys = section('api_keys', 'id');
+  const adminKeys = section('admin_keys', 'id');
 
   const owner = (entries: Entry[]) =>
     new Map(entries.map((entry) => [text(entry, 'id'), text(entry, 'organization')] as const));
@@ -265,6 +293,17 @@ function checkReferences(config: unknown, context: z.RefinementCtx): void {
           message: `unknown model "${name}"`,
         });
     });
+  }
+  // An admin key must never double as an inference key (or the reverse): the two never share a secret.
+  const inferenceHashes = new Set(apiKeys.entries.map((entry) => text(entry, 'secret_sha256')));
+  for (const entry of adminKeys.entries) {
+    requireOrganization('admin_keys', entry);
+    const hash = text(entry, 'secret_sha256');
+    if (hash !== undefined && inferenceHashes.has(hash))
+      issues.push({
+        path: ['admin_keys', entry.index, 'secret_sha256'],
+        message: 'the same secret is declared as an API key; an admin key must have its own secret',
+      });
   }
   for (const issue of issues) context.addIssue({ code: 'custom', path: issue.path, message: issue.message });
 }

@@ -24,7 +24,10 @@ export type RouteHandler = (
 
 export interface Route {
   method: 'GET' | 'POST';
-  /** The route template, which is also the `route` label. */
+  /**
+   * The route template, which is also the `route` label. A `{name}` segment matches one
+   * non-empty path segment (`/v1/usage/records/{request_id}`); the handler reads it from the URL.
+   */
   path: string;
   endpoint: Endpoint;
   handler: RouteHandler;
@@ -51,6 +54,15 @@ export const clientClosedRequest = 499;
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** `/a/{name}/b` → /^\/a\/[^/]+\/b$/: each `{name}` is one non-empty segment, the rest literal. */
+function templatePattern(template: string): RegExp {
+  const source = template
+    .split(/\{[^}/]+\}/)
+    .map((literal) => literal.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
+    .join('[^/]+');
+  return new RegExp(`^${source}$`);
+}
+
 /** A caller's well-formed `X-Request-Id` is kept (so its own logs join ours); otherwise one is made. */
 export function requestIdFor(header: string | string[] | undefined): string {
   return typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
@@ -59,6 +71,8 @@ export function requestIdFor(header: string | string[] | undefined): string {
 export class HttpServer {
   readonly server: Server;
   readonly #routes = new Map<string, Map<string, Route>>();
+  /** Templates with `{name}` segments, tried in order when no exact path matches. */
+  readonly #templates: Array<{ pattern: RegExp; path: string }> = [];
   readonly #logger: Logger;
   readonly #onRequestStart: ((context: RequestContext, request: IncomingMessage) => void) | undefined;
   readonly #onRequestEnd: ((context: RequestContext) => void) | undefined;
@@ -71,6 +85,8 @@ export class HttpServer {
       const byMethod = this.#routes.get(route.path) ?? new Map<string, Route>();
       byMethod.set(route.method, route);
       this.#routes.set(route.path, byMethod);
+      if (route.path.includes('{') && !this.#templates.some((entry) => entry.path === route.path))
+        this.#templates.push({ pattern: templatePattern(route.path), path: route.path });
     }
     this.#logger = options.logger;
     this.#onRequestStart = options.onRequestStart;
@@ -130,25 +146,37 @@ export class HttpServer {
     response.setHeader('x-request-id', requestId);
     const questionMark = request.url!.indexOf('?');
     const path = questionMark === -1 ? request.url! : request.url!.slice(0, questionMark);
-    const byMethod = this.#routes.get(path);
+    const template = this.#routes.has(path)
+      ? path
+      : this.#templates.find((entry) => entry.pattern.test(path))?.path;
+    const byMethod = template === undefined ? undefined : this.#routes.get(template);
     const route = byMethod?.get(request.method ?? '');
 
     const abort = new AbortController();
     const context = createRequestContext({
       requestId,
-      route: byMethod === undefined ? 'unmatched' : path,
+      route: template ?? 'unmatched',
       endpoint: route?.endpoint ?? endpoints.other,
       signal: abort.signal,
       traceparent: typeof request.headers.traceparent === 'string' ? request.headers.traceparent : undefined,
     });
     this.#inFlight += 1;
     if (this.#closing) response.setHeader('connection', 'close');
-    response.once('close', () => {
-      if (!response.writableFinished) abort.abort();
+    // The request is over when its response has closed AND its handler has settled: after a
+    // client abort the handler is still unwinding (stream outcome, 499, settlement) when the
+    // response closes, and the context is complete only once it is done.
+    let pending = 2;
+    const over = () => {
+      pending -= 1;
+      if (pending > 0) return;
       if (context.outcome.status === 0) context.outcome.status = response.statusCode;
       this.#inFlight -= 1;
       this.#finish(context);
       if (this.#inFlight === 0) this.#drained?.();
+    };
+    response.once('close', () => {
+      if (!response.writableFinished) abort.abort();
+      over();
     });
     this.#onRequestStart?.(context, request);
     if (requestStartChannel.hasSubscribers) requestStartChannel.publish(context);
@@ -161,13 +189,18 @@ export class HttpServer {
         new GatewayError(byMethod === undefined ? 'route_not_found' : 'method_not_allowed'),
       );
       request.resume();
+      over();
       return;
     }
     route.handler(context, request, response).then(
       () => {
         if (context.outcome.status === 0) context.outcome.status = response.statusCode;
+        over();
       },
-      (error: unknown) => this.#fail(context, response, error),
+      (error: unknown) => {
+        this.#fail(context, response, error);
+        over();
+      },
     );
   }
 

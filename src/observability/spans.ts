@@ -11,13 +11,21 @@ import {
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
+  type Tracer,
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { GatewayError } from '../errors.ts';
 import { spanAttributes } from './catalog.ts';
 
-const tracer = trace.getTracer('odock-server');
+// Looked up again whenever the composition root installs a provider: the API's proxy tracer
+// caches its first delegate, which would outlive a provider shut down by an earlier gateway.
+let tracer: Tracer = trace.getTracer('odock-server');
+
+/** Called by the composition root after it installs (or removes) the global tracer provider. */
+export function refreshTracer(): void {
+  tracer = trace.getTracerProvider().getTracer('odock-server');
+}
 const propagator = new W3CTraceContextPropagator();
 const headerGetter: TextMapGetter<Record<string, string | string[] | undefined>> = {
   get: (carrier, key) => carrier[key],

@@ -20,6 +20,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { MetricsRecorder } from './metrics.ts';
 import type { ObservabilitySettings } from './observability-settings.ts';
+import { refreshTracer } from './spans.ts';
 
 export const traceExportPool = 'trace_export';
 
@@ -52,11 +53,14 @@ export function startTracing(settings: ObservabilitySettings, metrics: MetricsRe
     );
   }
   const provider = new TracerProvider({ resource, sampler, spanProcessors });
+  trace.disable();
   trace.setGlobalTracerProvider(provider);
+  refreshTracer();
   return {
     shutdown: async () => {
       await provider.shutdown().catch(() => {});
       trace.disable();
+      refreshTracer();
     },
     forceFlush: () => provider.forceFlush(),
   };

@@ -99,12 +99,14 @@ export async function startTestGateway(
     stages?: Partial<GatewayStages>;
     databaseSchema?: string;
     keyPrefix?: string;
+    /** Replaces the test configuration (e.g. testConfigYaml plus a few entries). */
+    configYaml?: (mockUrl: string) => string;
   } = {},
 ): Promise<TestGateway> {
   const mock = await startMockUpstream(options.mock ?? {});
   const directory = await mkdtemp(join(tmpdir(), 'odock-test-'));
   const configPath = join(directory, 'odock.yaml');
-  await writeFile(configPath, testConfigYaml(mock.url));
+  await writeFile(configPath, (options.configYaml ?? testConfigYaml)(mock.url));
   const env = {
     ...testEnv,
     ODOCK_CONFIG: configPath,

@@ -1,0 +1,194 @@
+/**
+ * Usage pipeline benchmark: the real UsageCollector writing real batches to PostgreSQL and to
+ * the embedded PGlite, in two phases per database.
+ *
+ * - saturation: records are offered far faster than any store takes them (the queue is large
+ *   enough to hold them all), so what is written per second is the sustained write throughput
+ *   of batched inserts;
+ * - steady: records arrive at a fixed rate (open loop, like requests finishing), and the flush
+ *   delay of each one (from `record()` to the end of the INSERT that stored it) is measured.
+ *
+ *   node bench/usage-throughput.ts [--database postgres|pglite|both] [--seconds 10]
+ *        [--rate 2000] [--batch-size 500] [--flush-interval-ms 200] [--output FILE]
+ *
+ * PostgreSQL comes from ODOCK_TEST_DATABASE_URL or the local test server (a throw-away schema).
+ */
+import { writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import type { Database } from '../src/storage/database.ts';
+import { migrate } from '../src/storage/migrate.ts';
+import { openPgliteDatabase } from '../src/storage/pglite-database.ts';
+import { openPostgresDatabase } from '../src/storage/postgres-database.ts';
+import { postgresTestUrl, randomSchemaName } from '../src/storage/test-databases.ts';
+import { UsageCollector } from '../src/usage/usage-collector.ts';
+import { maintainUsagePartitions } from '../src/usage/usage-partitions.ts';
+import { sampleRecord } from '../src/usage/usage-test-records.ts';
+
+interface PhaseResult {
+  phase: 'saturation' | 'steady';
+  offered: number;
+  offeredPerSecond: number;
+  written: number;
+  writtenPerSecond: number;
+  lost: number;
+  batches: number;
+  meanBatchSize: number;
+  writeMs: { p50: number; p99: number; max: number };
+  flushDelayMs: { p50: number; p95: number; p99: number; max: number };
+}
+
+/** Nearest-rank percentile over every sample (no interpolation, no averaging of averages). */
+function percentile(sorted: number[], fraction: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!;
+}
+
+const round = (value: number) => Math.round(value * 10) / 10;
+
+async function runPhase(
+  database: Database,
+  phase: PhaseResult['phase'],
+  options: { seconds: number; rate: number; batchSize: number; flushIntervalMs: number },
+): Promise<PhaseResult> {
+  const delays: number[] = [];
+  const writes: number[] = [];
+  let written = 0;
+  const collector = new UsageCollector({
+    database,
+    logger: pino({ level: 'warn' }),
+    queueCapacity: phase === 'saturation' ? 5_000_000 : 100_000,
+    batchSize: options.batchSize,
+    flushIntervalMs: options.flushIntervalMs,
+    onFlush: (report) => {
+      written += report.records;
+      writes.push(report.writeMs);
+      for (const delay of report.delaysMs) delays.push(delay);
+    },
+  });
+  const durationMs = options.seconds * 1_000;
+  const started = performance.now();
+  let offered = 0;
+  let lost = 0;
+  if (phase === 'saturation') {
+    // Keep the queue ahead of the writer for the whole phase, without starving its event loop.
+    while (performance.now() - started < durationMs) {
+      while (collector.depth < options.batchSize * 20) {
+        if (!collector.enqueue(sampleRecord())) lost += 1;
+        offered += 1;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } else {
+    // Open loop: records due by now are offered whatever the writer is doing (1 ms ticks).
+    while (performance.now() - started < durationMs) {
+      const due = Math.floor(((performance.now() - started) / 1_000) * options.rate);
+      for (; offered < due; offered += 1) if (!collector.enqueue(sampleRecord())) lost += 1;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+  const writtenInWindow = written;
+  const elapsedSeconds = (performance.now() - started) / 1_000;
+  const drained = await collector.drain(60_000);
+  lost += drained.lost;
+  delays.sort((a, b) => a - b);
+  writes.sort((a, b) => a - b);
+  return {
+    phase,
+    offered,
+    offeredPerSecond: round(offered / elapsedSeconds),
+    written: written,
+    // Saturation: what the store took during the window (the drain afterwards is not counted).
+    writtenPerSecond: round((phase === 'saturation' ? writtenInWindow : written) / elapsedSeconds),
+    lost,
+    batches: writes.length,
+    meanBatchSize: round(written / Math.max(1, writes.length)),
+    writeMs: {
+      p50: round(percentile(writes, 0.5)),
+      p99: round(percentile(writes, 0.99)),
+      max: round(writes.at(-1) ?? 0),
+    },
+    flushDelayMs: {
+      p50: round(percentile(delays, 0.5)),
+      p95: round(percentile(delays, 0.95)),
+      p99: round(percentile(delays, 0.99)),
+      max: round(delays.at(-1) ?? 0),
+    },
+  };
+}
+
+async function openTarget(
+  kind: 'postgres' | 'pglite',
+): Promise<{ database: Database; dispose: () => Promise<void> }> {
+  if (kind === 'pglite') {
+    const database = await openPgliteDatabase({});
+    return { database, dispose: () => database.close() };
+  }
+  const schema = randomSchemaName();
+  const database = await openPostgresDatabase({ connectionString: await postgresTestUrl(), schema });
+  return {
+    database,
+    dispose: async () => {
+      await database.query(`DROP SCHEMA ${schema} CASCADE`);
+      await database.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      database: { type: 'string', default: 'both' },
+      seconds: { type: 'string', default: '10' },
+      rate: { type: 'string', default: '2000' },
+      'batch-size': { type: 'string', default: '500' },
+      'flush-interval-ms': { type: 'string', default: '200' },
+      output: { type: 'string' },
+    },
+  });
+  const options = {
+    seconds: Number(values.seconds),
+    rate: Number(values.rate),
+    batchSize: Number(values['batch-size']),
+    flushIntervalMs: Number(values['flush-interval-ms']),
+  };
+  const kinds =
+    values.database === 'both'
+      ? (['postgres', 'pglite'] as const)
+      : [values.database as 'postgres' | 'pglite'];
+  const results: Array<{ database: string } & PhaseResult> = [];
+  for (const kind of kinds) {
+    const { database, dispose } = await openTarget(kind);
+    try {
+      await migrate(database);
+      await maintainUsagePartitions(database, { retentionDays: 0 });
+      for (const phase of ['saturation', 'steady'] as const) {
+        const result = await runPhase(database, phase, options);
+        results.push({ database: kind, ...result });
+        process.stderr.write(`${kind} ${phase}: ${JSON.stringify(result)}\n`);
+      }
+    } finally {
+      await dispose();
+    }
+  }
+  const report = {
+    benchmark: 'usage-throughput',
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+    options,
+    results,
+  };
+  const lines = [
+    '| database | phase | offered/s | written/s | mean batch | write p50/p99 ms | flush delay p50/p95/p99/max ms | lost |',
+    '|---|---|---|---|---|---|---|---|',
+    ...results.map(
+      (result) =>
+        `| ${result.database} | ${result.phase} | ${result.offeredPerSecond} | ${result.writtenPerSecond} | ${result.meanBatchSize} | ${result.writeMs.p50}/${result.writeMs.p99} | ${result.flushDelayMs.p50}/${result.flushDelayMs.p95}/${result.flushDelayMs.p99}/${result.flushDelayMs.max} | ${result.lost} |`,
+    ),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (values.output !== undefined) await writeFile(values.output, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+await main();

@@ -1,0 +1,405 @@
+/**
+ * The usage collector: the gateway's UsageStage. It turns every finished request into a usage
+ * record OFF the request path (the call returns after an array push) and writes the records in
+ * batches from a bounded in-memory queue.
+ *
+ * - Batching: a multi-row INSERT once `batchSize` records wait, or `flushIntervalMs` after the
+ *   first one arrived. One write at a time, so the store sees a steady trickle, not a burst.
+ * - Store unavailable: the batch stays at the head of the queue and is retried with capped
+ *   exponential backoff and jitter; new records keep queueing meanwhile. Records are removed
+ *   only once a write is known to have succeeded, and the insert is idempotent, so a write that
+ *   committed but whose answer was lost is not duplicated by its retry.
+ * - Queue full: the record is lost, counted (`gateway_usage_enqueue_errors_total`) and logged.
+ *   Never silently, and never by blocking or failing the request.
+ * - A record the store refuses for its content (a data error, not an outage) is isolated by
+ *   splitting the batch, so one bad record cannot block the queue; it is counted as an ingest error.
+ * - Shutdown: `drain` writes everything queued (retrying while the deadline allows) and reports
+ *   what, if anything, could not be written.
+ *
+ * Metrics are the usage pipeline series of the telemetry contract; spans are
+ * `gateway.usage.collect` → `gateway.publish.usage` under the request's root span.
+ */
+import { ROOT_CONTEXT, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import type { RequestContext } from '../gateway/request-context.ts';
+import type { UsageStage } from '../gateway/stages.ts';
+import { spanAttributes, spanNames } from '../observability/catalog.ts';
+import { type MetricsRecorder, noopMetrics } from '../observability/metrics.ts';
+import type { Queryable } from '../storage/database.ts';
+import { isRecorded, toUsageRecord, type UsageRecord } from './usage-record.ts';
+import { insertUsageRecords } from './usage-writer.ts';
+
+export interface UsageCollectorOptions {
+  /** Where records are written (the gateway's database). */
+  database: Queryable;
+  logger: Logger;
+  metrics?: MetricsRecorder;
+  /** Records held in memory at most; beyond it a record is lost and counted. Default 10,000. */
+  queueCapacity?: number;
+  /** Records per INSERT at most. Default 500. */
+  batchSize?: number;
+  /** Longest wait before a partial batch is written. Default 200 ms. */
+  flushIntervalMs?: number;
+  /** Backoff after a failed write: doubles from the first delay up to the cap. Defaults 100 ms, 5 s. */
+  retryInitialDelayMs?: number;
+  retryMaximumDelayMs?: number;
+  /** A write taking longer counts as failed (and is retried). Default 10 s. */
+  writeTimeoutMs?: number;
+  /** Names the store in the `gateway.usage.publisher` span attribute. Default 'database'. */
+  publisher?: string;
+  /** Called after each successful write (benchmarks read the flush delays from it). */
+  onFlush?: (report: FlushReport) => void;
+}
+
+export interface FlushReport {
+  readonly records: number;
+  /** Per record: milliseconds from `record()` to the end of the write that stored it. */
+  readonly delaysMs: readonly number[];
+  readonly writeMs: number;
+}
+
+export interface UsageCollectorStats {
+  enqueued: number;
+  dropped: number;
+  ingestErrors: number;
+  flushed: number;
+  flushErrors: number;
+}
+
+export interface DrainResult {
+  /** Records written during the drain. */
+  readonly written: number;
+  /** Records still queued when the deadline passed (each logged as lost). */
+  readonly lost: number;
+}
+
+interface Entry {
+  readonly record: UsageRecord;
+  readonly enqueuedAt: number;
+}
+
+/** Looked up per use: a tracer kept from before the SDK was (re)installed would trace nowhere. */
+const tracer = () => trace.getTracer('odock-server');
+/** At most one "records lost" log line per interval while the queue stays full. */
+const dropLogIntervalMs = 5_000;
+
+export class UsageCollector implements UsageStage {
+  readonly #database: Queryable;
+  readonly #logger: Logger;
+  readonly #metrics: MetricsRecorder;
+  readonly #capacity: number;
+  readonly #batchSize: number;
+  readonly #flushIntervalMs: number;
+  readonly #retryInitialDelayMs: number;
+  readonly #retryMaximumDelayMs: number;
+  readonly #writeTimeoutMs: number;
+  readonly #publisher: string;
+  readonly #onFlush: ((report: FlushReport) => void) | undefined;
+
+  readonly #queue: Entry[] = [];
+  readonly #stats: UsageCollectorStats = {
+    enqueued: 0,
+    dropped: 0,
+    ingestErrors: 0,
+    flushed: 0,
+    flushErrors: 0,
+  };
+  #timer: NodeJS.Timeout | undefined;
+  #pumping: Promise<void> | undefined;
+  /** Backoff before the next write after failures (jittered); 0 while writes succeed. */
+  #retryDelayMs = 0;
+  #retryBaseMs = 0;
+  #draining = false;
+  #closed = false;
+  #droppedSinceLog = 0;
+  #lastDropLogAt = Number.NEGATIVE_INFINITY;
+
+  constructor(options: UsageCollectorOptions) {
+    this.#database = options.database;
+    this.#logger = options.logger;
+    this.#metrics = options.metrics ?? noopMetrics;
+    this.#capacity = positive(options.queueCapacity ?? 10_000, 'queueCapacity');
+    this.#batchSize = positive(options.batchSize ?? 500, 'batchSize');
+    this.#flushIntervalMs = options.flushIntervalMs ?? 200;
+    this.#retryInitialDelayMs = options.retryInitialDelayMs ?? 100;
+    this.#retryMaximumDelayMs = options.retryMaximumDelayMs ?? 5_000;
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
+    this.#publisher = options.publisher ?? 'database';
+    this.#onFlush = options.onFlush;
+    this.#metrics.set('usageQueueDepth', 0);
+  }
+
+  /** Records waiting to be written. */
+  get depth(): number {
+    return this.#queue.length;
+  }
+
+  stats(): Readonly<UsageCollectorStats> {
+    return { ...this.#stats };
+  }
+
+  /** The UsageStage seat: called once per request when its response is over. Never throws. */
+  record(context: RequestContext): void {
+    if (!isRecorded(context)) return;
+    const finishedAt = performance.now();
+    const collect = tracer().startSpan(
+      spanNames.usageCollect,
+      {
+        attributes: {
+          [spanAttributes.requestId]: context.requestId,
+          ...(context.principal === undefined
+            ? {}
+            : { [spanAttributes.organizationId]: context.principal.organizationId }),
+        },
+      },
+      context.span === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, context.span),
+    );
+    try {
+      let record: UsageRecord;
+      try {
+        record = toUsageRecord(context, finishedAt);
+      } catch (error) {
+        this.#stats.ingestErrors += 1;
+        this.#metrics.increment('usageIngestErrorsTotal');
+        this.#metrics.increment('usagePublishTotal', { outcome: 'failed' });
+        this.#logger.error({ request_id: context.requestId, err: error }, 'usage record could not be built');
+        failSpan(collect, 'usage_ingest_error');
+        return;
+      }
+      const publish = tracer().startSpan(
+        spanNames.publishUsage,
+        { attributes: { [spanAttributes.usagePublisher]: this.#publisher } },
+        trace.setSpan(ROOT_CONTEXT, collect),
+      );
+      if (!this.enqueue(record)) failSpan(publish, 'usage_queue_full');
+      publish.end();
+    } finally {
+      collect.end();
+    }
+  }
+
+  /** Queues a built record; false when it was lost (queue full or collector closed). */
+  enqueue(record: UsageRecord): boolean {
+    if (this.#closed || this.#queue.length >= this.#capacity) {
+      this.#stats.dropped += 1;
+      this.#metrics.increment('usageEnqueueErrorsTotal');
+      this.#metrics.increment('usagePublishTotal', { outcome: 'dropped' });
+      this.#logDrop(record);
+      return false;
+    }
+    this.#queue.push({ record, enqueuedAt: performance.now() });
+    this.#stats.enqueued += 1;
+    this.#metrics.increment('usagePublishTotal', { outcome: 'enqueued' });
+    this.#metrics.set('usageQueueDepth', this.#queue.length);
+    this.#schedule();
+    return true;
+  }
+
+  /** Writes what is queued now (a failed write stays queued for the retry). Tests and tools call it. */
+  async flush(): Promise<void> {
+    await this.#pumping;
+    this.#clearTimer();
+    await this.#runPump(true);
+    if (this.#queue.length > 0) this.#schedule();
+  }
+
+  /**
+   * Writes everything queued, retrying failed writes until `deadlineMs` has passed, then stops
+   * taking records. Records arriving meanwhile (responses still closing) are written too. What
+   * is still queued at the deadline is logged as lost.
+   */
+  async drain(deadlineMs: number): Promise<DrainResult> {
+    const deadline = performance.now() + deadlineMs;
+    const flushedBefore = this.#stats.flushed;
+    this.#draining = true;
+    this.#clearTimer();
+    await this.#pumping;
+    while (this.#queue.length > 0 && performance.now() < deadline) {
+      await this.#runPump(true);
+      if (this.#queue.length === 0) break;
+      const wait = Math.min(this.#retryDelayMs, deadline - performance.now());
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    this.#closed = true;
+    this.#clearTimer();
+    const lost = this.#queue.length;
+    const written = this.#stats.flushed - flushedBefore;
+    if (lost > 0) {
+      this.#logger.error(
+        { lost, written, request_ids: this.#queue.slice(0, 20).map((entry) => entry.record.requestId) },
+        'usage records lost at shutdown: the store did not accept them before the deadline',
+      );
+    } else {
+      this.#logger.info({ written }, 'usage records drained');
+    }
+    return { written, lost };
+  }
+
+  #schedule(): void {
+    if (this.#pumping !== undefined || this.#draining || this.#closed) return;
+    if (this.#queue.length >= this.#batchSize && this.#retryDelayMs === 0) {
+      this.#clearTimer();
+      this.#start(0);
+    } else if (this.#timer === undefined) {
+      this.#start(this.#retryDelayMs > 0 ? this.#retryDelayMs : this.#flushIntervalMs);
+    }
+  }
+
+  #start(delayMs: number): void {
+    // Unref'd: the queue alone must not keep a process alive; shutdown drains it explicitly.
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#pumping !== undefined || this.#draining || this.#closed) return;
+      this.#runPump(false).then(
+        () => {
+          if (this.#queue.length > 0) this.#schedule();
+        },
+        (error: unknown) => this.#logger.error({ err: error }, 'usage collector failed'),
+      );
+    }, delayMs);
+    this.#timer.unref();
+  }
+
+  /** One pump at a time: `#pumping` is the running one, cleared when it settles. */
+  #runPump(everything: boolean): Promise<void> {
+    const run: Promise<void> = this.#pump(everything).finally(() => {
+      if (this.#pumping === run) this.#pumping = undefined;
+    });
+    this.#pumping = run;
+    return run;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /**
+   * Writes batches from the head of the queue while full batches wait (or, when `everything`,
+   * until the queue is empty). Stops at the first failed write, leaving the batch queued.
+   */
+  async #pump(everything: boolean): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.slice(0, this.#batchSize);
+      const startedAt = performance.now();
+      try {
+        await this.#writeIsolating(batch);
+      } catch (error) {
+        this.#stats.flushErrors += 1;
+        this.#metrics.increment('usageFlushErrorsTotal');
+        this.#retryBaseMs = Math.min(
+          this.#retryMaximumDelayMs,
+          this.#retryBaseMs === 0 ? this.#retryInitialDelayMs : this.#retryBaseMs * 2,
+        );
+        // Jitter, so replicas that lost the same database do not retry in step.
+        this.#retryDelayMs = Math.round(this.#retryBaseMs * (0.75 + Math.random() * 0.5));
+        this.#logger.warn(
+          { err: error, queued: this.#queue.length, retry_in_ms: this.#retryDelayMs },
+          'usage records write failed; retrying',
+        );
+        return;
+      }
+      this.#retryDelayMs = 0;
+      this.#retryBaseMs = 0;
+      const finishedAt = performance.now();
+      this.#onFlush?.({
+        records: batch.length,
+        delaysMs: batch.map((entry) => finishedAt - entry.enqueuedAt),
+        writeMs: finishedAt - startedAt,
+      });
+      if (!everything && this.#queue.length < this.#batchSize) return;
+    }
+  }
+
+  /**
+   * Writes `batch` (the head of the queue). A data error the store will never accept is
+   * narrowed down by halving until the offending record is alone; it is then dropped and
+   * counted. Any other failure (connection, timeout) is thrown for the caller to retry.
+   */
+  async #writeIsolating(batch: Entry[]): Promise<void> {
+    try {
+      await this.#write(batch.map((entry) => entry.record));
+      this.#removeHead(batch, 'flushed');
+    } catch (error) {
+      if (!isPermanentDataError(error)) throw error;
+      if (batch.length === 1) {
+        this.#removeHead(batch, 'rejected');
+        this.#logger.error(
+          { request_id: batch[0]!.record.requestId, err: error },
+          'usage record refused by the store; dropped',
+        );
+        return;
+      }
+      const middle = Math.ceil(batch.length / 2);
+      await this.#writeIsolating(batch.slice(0, middle));
+      await this.#writeIsolating(batch.slice(middle));
+    }
+  }
+
+  async #write(records: UsageRecord[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`usage write timed out after ${this.#writeTimeoutMs} ms`)),
+        this.#writeTimeoutMs,
+      );
+    });
+    try {
+      await Promise.race([insertUsageRecords(this.#database, records), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Entries leave the queue only from its head, in order: only the pump removes them. */
+  #removeHead(entries: Entry[], as: 'flushed' | 'rejected'): void {
+    if (this.#queue[0] !== entries[0]) throw new Error('usage queue out of order');
+    this.#queue.splice(0, entries.length);
+    if (as === 'flushed') {
+      this.#stats.flushed += entries.length;
+      this.#metrics.increment('usageFlushedTotal', undefined, entries.length);
+    } else {
+      this.#stats.ingestErrors += entries.length;
+      this.#metrics.increment('usageIngestErrorsTotal', undefined, entries.length);
+    }
+    this.#metrics.set('usageQueueDepth', this.#queue.length);
+  }
+
+  #logDrop(record: UsageRecord): void {
+    this.#droppedSinceLog += 1;
+    const now = performance.now();
+    if (now - this.#lastDropLogAt < dropLogIntervalMs) return;
+    this.#logger.error(
+      {
+        lost: this.#droppedSinceLog,
+        lost_total: this.#stats.dropped,
+        request_id: record.requestId,
+        queue_capacity: this.#capacity,
+        reason: this.#closed ? 'collector_closed' : 'queue_full',
+      },
+      'usage records lost: the usage queue is full',
+    );
+    this.#droppedSinceLog = 0;
+    this.#lastDropLogAt = now;
+  }
+}
+
+/**
+ * SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the store
+ * refuses the content, and will refuse it again. Everything else (connection failures, class 08;
+ * shutdown, 57P; a timeout; a missing table) may pass on a later attempt.
+ */
+export function isPermanentDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+}
+
+function failSpan(span: Span, errorClass: string): void {
+  span.setAttribute(spanAttributes.errorClass, errorClass);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: errorClass });
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
+  return value;
+}

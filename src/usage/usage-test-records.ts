@@ -1,0 +1,53 @@
+/** Usage records for tests: a complete, valid record with any field overridden. */
+import { randomUUID } from 'node:crypto';
+import type { UsageRecord } from './usage-record.ts';
+
+export function sampleRecord(overrides: Partial<UsageRecord> = {}): UsageRecord {
+  return {
+    id: randomUUID(),
+    requestId: randomUUID(),
+    traceId: null,
+    requestedAt: new Date(),
+    organizationId: 'demo',
+    teamId: null,
+    userId: null,
+    apiKeyId: 'demo-key',
+    provider: 'mock-openai',
+    model: 'chat',
+    requestedModel: 'chat',
+    responseModel: 'mock-gpt',
+    endpoint: 'chat_completions',
+    route: '/v1/chat/completions',
+    stream: false,
+    streamOutcome: null,
+    status: 200,
+    outcome: 'success',
+    errorCode: null,
+    latencyMs: 12.5,
+    upstreamMs: 10,
+    gatewayOverheadMs: 2.5,
+    timeToFirstTokenMs: null,
+    pluginOverheadMs: 0,
+    tokens: {
+      input: 10,
+      output: 20,
+      cachedInput: 0,
+      cacheWrite: 0,
+      reasoning: 0,
+      audioInput: 0,
+      audioOutput: 0,
+      imageInput: 0,
+      tool: null,
+      embeddings: 0,
+      billable: 30,
+    },
+    unitKind: null,
+    unitQuantity: null,
+    costNanos: 13_500n,
+    providerRequestId: 'chatcmpl-1',
+    providerUsage: { prompt_tokens: 10, completion_tokens: 20 },
+    attempts: [],
+    metadata: { plugins: [], safety: [], rate_limits: [] },
+    ...overrides,
+  };
+}
