@@ -27,7 +27,9 @@ function otelRecorder(): { recorder: MetricsRecorder; render: () => Promise<stri
       definition.type === 'counter'
         ? meter.createCounter(definition.otelName)
         : definition.type === 'histogram'
-          ? meter.createHistogram(definition.otelName, { advice: { explicitBucketBoundaries: [...(definition.buckets ?? [])] } })
+          ? meter.createHistogram(definition.otelName, {
+              advice: { explicitBucketBoundaries: [...(definition.buckets ?? [])] },
+            })
           : meter.createUpDownCounter(definition.otelName),
     );
   }
@@ -40,7 +42,14 @@ function otelRecorder(): { recorder: MetricsRecorder; render: () => Promise<stri
     adjust: (key, value, labels) => add(key, value, labels),
   };
   const render = async () => {
-    const response = { body: '', statusCode: 0, setHeader() {}, end(text: string) { this.body = text; } };
+    const response = {
+      body: '',
+      statusCode: 0,
+      setHeader() {},
+      end(text: string) {
+        this.body = text;
+      },
+    };
     // The handler collects asynchronously; wait for the body.
     exporter.getMetricsRequestHandler({} as never, response as never);
     while (response.body === '') await new Promise((resolve) => setImmediate(resolve));
@@ -71,7 +80,8 @@ function recordOneRequest(metrics: MetricsRecorder, index: number): void {
   metrics.increment('streamSessionsTotal', { provider, outcome: 'completed' });
   metrics.observe('streamDuration', 0.8, { provider });
   const tenant = { provider, model, organization_id: 'org-1', api_key_id: `key-${index % 8}` };
-  for (const token_class of ['input', 'output', 'billable']) metrics.increment('tokensTotal', { ...tenant, token_class }, 120);
+  for (const token_class of ['input', 'output', 'billable'])
+    metrics.increment('tokensTotal', { ...tenant, token_class }, 120);
   metrics.increment('costUsdTotal', { provider, model, organization_id: 'org-1' }, 0.00012);
 }
 
