@@ -11,6 +11,7 @@ import {
 } from './provider-error.ts';
 import {
   type JsonRecord,
+  lookupStopReason,
   readArray,
   readCount,
   readHeader,
@@ -52,10 +53,7 @@ const stopReasons = {
 } as const satisfies Record<string, StopReason>;
 
 export function mapAnthropicStopReason(stopReason: unknown): StopReason | null {
-  const reason = readString(stopReason);
-  return reason !== undefined && Object.hasOwn(stopReasons, reason)
-    ? stopReasons[reason as keyof typeof stopReasons]
-    : null;
+  return lookupStopReason(stopReasons, stopReason);
 }
 
 /**

@@ -12,6 +12,7 @@ import {
 } from './provider-error.ts';
 import {
   type JsonRecord,
+  lookupStopReason,
   readArray,
   readCount,
   readRecord,
@@ -49,9 +50,7 @@ const stopReasons = {
 
 /** Gemini reports STOP even when the turn ends in function calls; OpenAI says `tool_calls`. */
 export function mapGeminiStopReason(finishReason: unknown, hasToolCalls: boolean): StopReason | null {
-  const reason = readString(finishReason);
-  if (reason === undefined || !Object.hasOwn(stopReasons, reason)) return null;
-  const mapped = stopReasons[reason as keyof typeof stopReasons];
+  const mapped = lookupStopReason(stopReasons, finishReason);
   return mapped === 'stop' && hasToolCalls ? 'tool_calls' : mapped;
 }
 

@@ -13,6 +13,7 @@ import {
 } from './provider-error.ts';
 import {
   type JsonRecord,
+  lookupStopReason,
   readArray,
   readCount,
   readHeader,
@@ -61,10 +62,7 @@ const stopReasons = {
 } as const satisfies Record<string, StopReason>;
 
 export function mapOpenAIStopReason(finishReason: unknown): StopReason | null {
-  const reason = readString(finishReason);
-  return reason !== undefined && Object.hasOwn(stopReasons, reason)
-    ? stopReasons[reason as keyof typeof stopReasons]
-    : null;
+  return lookupStopReason(stopReasons, finishReason);
 }
 
 /**

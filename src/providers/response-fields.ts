@@ -3,7 +3,7 @@
  * JSON the gateway did not produce), so every adapter reads fields through these guards instead
  * of casting: a missing or mistyped field becomes `undefined`, never a crash deep in a mapper.
  */
-import { emptyUsage, type TokenUsage } from './types.ts';
+import { emptyUsage, type StopReason, type TokenUsage } from './types.ts';
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -49,6 +49,15 @@ export function readHeader(
 }
 
 /** A full `TokenUsage` from the counts a provider reported; unreported counts are zero. */
+/** A provider's stop or finish reason → the normalized one, through that provider's table; unknown → null. */
+export function lookupStopReason(
+  table: Readonly<Record<string, StopReason>>,
+  value: unknown,
+): StopReason | null {
+  const reason = readString(value);
+  return reason !== undefined && Object.hasOwn(table, reason) ? table[reason]! : null;
+}
+
 export function usageWith(counts: Partial<TokenUsage>): TokenUsage {
   const usage = emptyUsage();
   for (const [key, count] of Object.entries(counts) as [keyof TokenUsage, number | undefined][]) {
