@@ -3,7 +3,6 @@
  * accepting, lets an in-flight stream finish, closes the stores and exits 0.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,35 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type MockUpstream, startMockUpstream } from '../src/mock-upstream/server.ts';
 import { keys, testConfigYaml, testEnv } from './helpers/gateway-harness.ts';
-
-const cli = new URL('../src/cli.ts', import.meta.url).pathname;
-
-async function startServe(
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [cli, 'serve'], {
-    env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stderr!.on('data', (chunk) => {
-    output += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    // Generous: PGlite's first boot takes seconds, more on a loaded 2-core machine.
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 90_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const match = /"url":"(http:[^"]+)"/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}:\n${output}`)));
-  });
-  return { child, url, output: () => output };
-}
+import { startServeProcess } from './helpers/serve-process.ts';
 
 describe('process lifecycle', () => {
   let directory: string;
@@ -55,7 +26,7 @@ describe('process lifecycle', () => {
   });
 
   test('the shipped example config serves the demo key on embedded defaults', async () => {
-    const { child, url } = await startServe({
+    const { child, url } = await startServeProcess({
       ODOCK_DATA_DIR: join(directory, 'demo-data'),
       ODOCK_CONFIG: '',
     });
@@ -77,7 +48,7 @@ describe('process lifecycle', () => {
   test('SIGTERM drains an in-flight stream, then exits 0', async () => {
     const configPath = join(directory, 'odock.yaml');
     await writeFile(configPath, testConfigYaml(mock.url));
-    const { child, url, output } = await startServe({
+    const { child, url, output } = await startServeProcess({
       ...testEnv,
       ODOCK_CONFIG: configPath,
       ODOCK_DATA_DIR: join(directory, 'data'),

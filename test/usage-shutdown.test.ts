@@ -5,7 +5,6 @@
  * exit 0. Every response a client received has exactly one record afterwards.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,35 +14,8 @@ import pg from 'pg';
 import { type MockUpstream, startMockUpstream } from '../src/mock-upstream/server.ts';
 import { postgresTestUrl, randomSchemaName } from '../src/storage/test-databases.ts';
 import { keys } from './helpers/gateway-harness.ts';
+import { startServeProcess } from './helpers/serve-process.ts';
 import { usageConfigYaml, usageEnv } from './usage-helpers.ts';
-
-const cli = new URL('../src/cli.ts', import.meta.url).pathname;
-
-async function startServe(
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [cli, 'serve'], {
-    env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'info', OBSERVABILITY_OTEL_EXPORTER: 'none' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stderr!.on('data', (chunk) => {
-    output += chunk;
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${output}`)), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const match = /"url":"(http:[^"]+)"/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}:\n${output}`)));
-  });
-  return { child, url, output: () => output };
-}
 
 describe('SIGTERM under load', () => {
   let directory: string;
@@ -69,7 +41,7 @@ describe('SIGTERM under load', () => {
     const configPath = join(directory, 'odock.yaml');
     await writeFile(configPath, usageConfigYaml(mock.url));
     const databaseUrl = `${await postgresTestUrl()}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-    const { child, url, output } = await startServe({
+    const { child, url, output } = await startServeProcess({
       ...usageEnv,
       ODOCK_CONFIG: configPath,
       DATABASE_URL: databaseUrl,
