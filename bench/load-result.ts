@@ -1,0 +1,89 @@
+/**
+ * The one shape every load generator of the benchmark reports (wrk closed loop, the open-loop
+ * generator, the streaming client), and the percentile arithmetic of the Node generators:
+ * nearest-rank percentiles over every sample of the run, never averages of averages.
+ */
+
+export interface LatencySummary {
+  /** Milliseconds. */
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+}
+
+export interface LoadResult {
+  /** Completed requests (successful or not) inside the measured window. */
+  requests: number;
+  errors: number;
+  durationS: number;
+  rps: number;
+  /** Whole-request latency; for streams, the time to the first content token (see `stream`). */
+  latencyMs: LatencySummary;
+  /** Streams only. */
+  stream?: {
+    /** Time from sending the request to the first SSE event carrying content. */
+    ttftMs: LatencySummary;
+    /** Time from sending the request to the end of the stream. */
+    totalMs: LatencySummary;
+    completed: number;
+  };
+  /** Open loop only: how late the generator sent requests against their schedule. */
+  sendLagMs?: LatencySummary;
+  /** Requests the open loop was asked to send in the measured window. */
+  scheduled?: number;
+  /** Requests (streams) completed including the warm-up, for CPU cost per request. */
+  allRequests?: number;
+}
+
+export const resultLinePrefix = 'BENCH_RESULT ';
+
+/** Nearest-rank percentiles of `samples` (sorted in place). An empty set summarises to NaN. */
+export function summarise(samples: Float64Array): LatencySummary {
+  samples.sort();
+  const count = samples.length;
+  const at = (percentile: number): number =>
+    count === 0 ? Number.NaN : samples[Math.max(0, Math.ceil((percentile / 100) * count) - 1)]!;
+  let sum = 0;
+  for (const sample of samples) sum += sample;
+  return {
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
+    p999: at(99.9),
+    max: count === 0 ? Number.NaN : samples[count - 1]!,
+    mean: count === 0 ? Number.NaN : sum / count,
+  };
+}
+
+/** A growable list of float samples, cheaper than a JS array at hundreds of thousands of entries. */
+export class SampleBuffer {
+  #values = new Float64Array(4096);
+  #length = 0;
+
+  push(value: number): void {
+    if (this.#length === this.#values.length) {
+      const grown = new Float64Array(this.#values.length * 2);
+      grown.set(this.#values);
+      this.#values = grown;
+    }
+    this.#values[this.#length++] = value;
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  toArray(): Float64Array {
+    return this.#values.slice(0, this.#length);
+  }
+}
+
+/** Finds the result line a generator printed on stdout. */
+export function parseResultLine<T>(stdout: string): T {
+  const line = stdout.split('\n').find((entry) => entry.startsWith(resultLinePrefix));
+  if (line === undefined) throw new Error(`no result line in generator output:\n${stdout.slice(-2000)}`);
+  return JSON.parse(line.slice(resultLinePrefix.length)) as T;
+}

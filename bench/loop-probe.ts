@@ -1,0 +1,90 @@
+/**
+ * Preloaded into a system under test by `bench/profile.ts --probe` (`node --import`): records
+ * the event loop's delay (how long a ready callback waited) and every garbage collection
+ * pause, and writes them as JSON to `BENCH_LOOP_PROBE_OUT` when the process exits. It answers
+ * "what stalls the loop" when tail latency is high while the CPU is not saturated.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  constants,
+  monitorEventLoopDelay,
+  type PerformanceEntry,
+  PerformanceObserver,
+} from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
+
+const out = process.env.BENCH_LOOP_PROBE_OUT;
+if (out !== undefined) {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  const kinds: Record<number, string> = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+  };
+  const pauses: Record<string, number[]> = {};
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const detail = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail;
+      const kind = kinds[detail?.kind ?? -1] ?? 'other';
+      const durations = pauses[kind] ?? [];
+      durations.push(entry.duration);
+      pauses[kind] = durations;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  // With `--expose-gc`, the heap left after a full collection at the start and at the end of
+  // the window: what the measured requests retained (a leak shows as growth per request).
+  const collect = (globalThis as { gc?: () => void }).gc;
+  const liveHeap = () => {
+    collect?.();
+    return process.memoryUsage().heapUsed;
+  };
+  let heapAtStart = 0;
+  // BENCH_HEAP_SNAPSHOT_DIR: heap snapshots at both ends of the window, to diff what was retained.
+  const snapshots = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+  const snapshot = (name: string) => {
+    if (snapshots !== undefined) writeHeapSnapshot(join(snapshots, `${name}.heapsnapshot`));
+  };
+  /** Starts the window over (the profiler calls it through SIGUSR2 when the measured run begins). */
+  const reset = () => {
+    if (collect) heapAtStart = liveHeap();
+    snapshot('start');
+    delay.reset();
+    for (const kind of Object.keys(pauses)) delete pauses[kind];
+  };
+  process.on('SIGUSR2', reset);
+  process.once('exit', () => {
+    const ms = (nanoseconds: number) => nanoseconds / 1e6;
+    const summary = (durations: number[]) => {
+      const sorted = [...durations].sort((a, b) => a - b);
+      const at = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+      return {
+        count: sorted.length,
+        totalMs: sorted.reduce((sum, value) => sum + value, 0),
+        p50Ms: at(50),
+        p99Ms: at(99),
+        maxMs: sorted.at(-1) ?? 0,
+        over5Ms: sorted.filter((value) => value > 5).length,
+      };
+    };
+    const heapAtEnd = collect ? liveHeap() : 0;
+    snapshot('end');
+    writeFileSync(
+      out,
+      JSON.stringify({
+        ...(collect ? { liveHeapMiB: { start: heapAtStart / 2 ** 20, end: heapAtEnd / 2 ** 20 } } : {}),
+        rssMiB: process.memoryUsage().rss / 2 ** 20,
+        eventLoopDelay: {
+          p50Ms: ms(delay.percentile(50)),
+          p99Ms: ms(delay.percentile(99)),
+          p999Ms: ms(delay.percentile(99.9)),
+          maxMs: ms(delay.max),
+        },
+        gc: Object.fromEntries(Object.entries(pauses).map(([kind, durations]) => [kind, summary(durations)])),
+      }),
+    );
+  });
+}

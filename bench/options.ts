@@ -1,0 +1,230 @@
+/**
+ * Command-line options of `npm run bench` and the three presets: `full` (the published run,
+ * about 12 minutes), `--quick` (the same matrix with short measurements, about 3 minutes) and
+ * `--smoke` (a few seconds, bare proxy and odock only; what test/bench-smoke.test.ts runs).
+ */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type StreamShape, type SystemId, systemIds } from './systems.ts';
+
+export const scenarioIds = ['latency', 'throughput', 'stream', 'memory'] as const;
+export type ScenarioId = (typeof scenarioIds)[number];
+export const presetNames = ['full', 'quick', 'smoke'] as const;
+export type PresetName = (typeof presetNames)[number];
+
+/** Seconds. */
+export interface Durations {
+  /** Discarded run before each closed-loop measurement. */
+  warmup: number;
+  latency: number;
+  searchWarmup: number;
+  searchStep: number;
+  openLoopWarmup: number;
+  openLoop: number;
+  streamWarmup: number;
+  /** Per stream concurrency, in the order of `streamConcurrencies`. */
+  stream: readonly number[];
+  memory: number;
+}
+
+export interface Preset {
+  systems: readonly SystemId[];
+  scenarios: readonly ScenarioId[];
+  durations: Durations;
+  /** Latency matrix cells: concurrency at the 0 ms mock and at the 20 ms mock. */
+  zeroMockConcurrencies: readonly number[];
+  twentyMockConcurrencies: readonly number[];
+  /** Closed-loop connection counts tried in the throughput search, in order. */
+  searchLadder: readonly number[];
+  streamConcurrencies: readonly number[];
+  memoryStreams: number;
+  stream: StreamShape;
+  /** The issue's throughput target, also run open loop for odock-server. */
+  targetRate: number;
+  /** Seconds the run should take at most; disturbed measurements are repeated only within 80 % of it. */
+  budgetS: number;
+  /** Longest wait for the run's own processes to go idle before a measurement. */
+  quiesceTimeoutS: number;
+}
+
+const issueStream: StreamShape = { timeToFirstTokenMs: 20, chunkIntervalMs: 20, chunks: 64 };
+const fullLadder = [16, 32, 64, 96, 128, 160, 192, 256, 320, 384, 512];
+
+export const presets: Record<PresetName, Preset> = {
+  full: {
+    systems: systemIds,
+    scenarios: scenarioIds,
+    durations: {
+      warmup: 2,
+      latency: 8,
+      searchWarmup: 1,
+      searchStep: 4,
+      openLoopWarmup: 2,
+      openLoop: 10,
+      streamWarmup: 2,
+      stream: [20, 10],
+      memory: 10,
+    },
+    zeroMockConcurrencies: [1],
+    twentyMockConcurrencies: [1, 10, 64],
+    searchLadder: fullLadder,
+    streamConcurrencies: [1, 64],
+    memoryStreams: 1000,
+    stream: issueStream,
+    targetRate: 4000,
+    budgetS: 900,
+    quiesceTimeoutS: 15,
+  },
+  quick: {
+    systems: systemIds,
+    scenarios: scenarioIds,
+    durations: {
+      warmup: 1,
+      latency: 3,
+      searchWarmup: 1,
+      searchStep: 2,
+      openLoopWarmup: 1,
+      openLoop: 3,
+      streamWarmup: 1,
+      stream: [5, 3],
+      memory: 4,
+    },
+    zeroMockConcurrencies: [1],
+    twentyMockConcurrencies: [1, 10, 64],
+    searchLadder: [32, 64, 128, 192, 256, 384],
+    streamConcurrencies: [1, 64],
+    memoryStreams: 1000,
+    stream: issueStream,
+    targetRate: 4000,
+    budgetS: 300,
+    quiesceTimeoutS: 10,
+  },
+  smoke: {
+    systems: ['bare', 'odock'],
+    scenarios: scenarioIds,
+    durations: {
+      warmup: 0,
+      latency: 1,
+      searchWarmup: 0,
+      searchStep: 1,
+      openLoopWarmup: 0,
+      openLoop: 1,
+      streamWarmup: 0,
+      stream: [1],
+      memory: 1,
+    },
+    zeroMockConcurrencies: [1],
+    twentyMockConcurrencies: [],
+    searchLadder: [8],
+    streamConcurrencies: [1],
+    memoryStreams: 10,
+    stream: { timeToFirstTokenMs: 5, chunkIntervalMs: 5, chunks: 4 },
+    targetRate: 200,
+    budgetS: 0,
+    quiesceTimeoutS: 2,
+  },
+};
+
+export interface BenchOptions extends Preset {
+  preset: PresetName;
+  /** Directory of the results files, and their base name (`latest`, `quick`, `smoke`). */
+  outDir: string;
+  outName: string;
+  portBase: number;
+  repoRoot: string;
+  gatewayRoot: string;
+  /** Postgres server where the benchmark's database is created, and its name. */
+  adminDatabaseUrl: string;
+  databaseName: string;
+  /** Use this database as is instead (nothing is created). */
+  databaseUrl: string | undefined;
+  redisUrl: string;
+  /** Pin systems to CPU 0 and the load side to CPU 1 (needs two CPUs). */
+  pin: boolean;
+  /** Seconds to wait at most, before each cell, for other processes to leave the CPUs alone. */
+  waitQuietS: number;
+}
+
+export const benchUsage = `usage: npm run bench -- [options]
+
+  --quick                  short measurements of the full matrix (about 3 minutes)
+  --smoke                  a few seconds: bare proxy and odock only (the test suite's smoke run)
+  --systems a,b            subset of ${systemIds.join(', ')}
+  --scenarios a,b          subset of ${scenarioIds.join(', ')}
+  --out DIR                results directory (default bench/results)
+  --name NAME              results file base name (default: latest for full runs, else the preset)
+  --port-base N            first of the ports the run uses (default 18100; 24 ports)
+  --gateway-root DIR       run the gateway (src/cli.ts) from another checkout (default: this one)
+  --admin-database-url U   Postgres server on which the bench database is created
+                           (default postgres://postgres@127.0.0.1:5432/test)
+  --database-name NAME     the benchmark's own database (default odock_bench)
+  --database-url U         use this database as is
+  --redis-url U            Redis (default redis://127.0.0.1:6379)
+  --target-rate N          open-loop rate of the issue's throughput target (default 4000)
+  --no-pin                 do not pin processes to CPUs
+  --wait-quiet S           on a shared machine: before each cell, wait up to S seconds until other
+                           processes use less than a fifth of a CPU, and repeat disturbed
+                           measurements whatever the time (default 0: do not wait)
+`;
+
+export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      quick: { type: 'boolean' },
+      smoke: { type: 'boolean' },
+      systems: { type: 'string' },
+      scenarios: { type: 'string' },
+      out: { type: 'string' },
+      name: { type: 'string' },
+      'port-base': { type: 'string' },
+      'gateway-root': { type: 'string' },
+      'admin-database-url': { type: 'string' },
+      'database-name': { type: 'string' },
+      'database-url': { type: 'string' },
+      'redis-url': { type: 'string' },
+      'target-rate': { type: 'string' },
+      'no-pin': { type: 'boolean' },
+      'wait-quiet': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  const preset: PresetName = values.smoke ? 'smoke' : values.quick ? 'quick' : 'full';
+  const base = presets[preset];
+  const list = <T extends string>(text: string | undefined, allowed: readonly T[], flag: string) => {
+    if (text === undefined) return undefined;
+    const entries = text.split(',').map((entry) => entry.trim());
+    for (const entry of entries)
+      if (!(allowed as readonly string[]).includes(entry))
+        throw new Error(`--${flag}: unknown "${entry}" (one of ${allowed.join(', ')})`);
+    return entries as T[];
+  };
+  const integer = (text: string | undefined, flag: string, fallback: number) => {
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value <= 0) throw new Error(`--${flag}: must be a positive integer`);
+    return value;
+  };
+  const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+  return {
+    ...base,
+    preset,
+    systems: list(values.systems, systemIds, 'systems') ?? base.systems,
+    scenarios: list(values.scenarios, scenarioIds, 'scenarios') ?? base.scenarios,
+    outDir: resolve(values.out ?? fileURLToPath(new URL('./results', import.meta.url))),
+    outName: values.name ?? (preset === 'full' ? 'latest' : preset),
+    portBase: integer(values['port-base'], 'port-base', 18100),
+    repoRoot,
+    gatewayRoot: resolve(values['gateway-root'] ?? repoRoot),
+    adminDatabaseUrl: values['admin-database-url'] ?? 'postgres://postgres@127.0.0.1:5432/test',
+    databaseName: values['database-name'] ?? 'odock_bench',
+    databaseUrl: values['database-url'],
+    redisUrl: values['redis-url'] ?? 'redis://127.0.0.1:6379',
+    pin: !values['no-pin'],
+    waitQuietS: values['wait-quiet'] === undefined ? 0 : integer(values['wait-quiet'], 'wait-quiet', 0),
+    targetRate: integer(values['target-rate'], 'target-rate', base.targetRate),
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * A stand-in OTel Collector for the benchmark: accepts OTLP/HTTP exports (`/v1/traces`,
+ * `/v1/metrics`, `/v1/logs`, JSON or protobuf), counts them and throws them away, and answers
+ * `GET /stats` with the counts, so the harness can tell whether the gateway exported anything.
+ * Spans are counted in JSON payloads only; protobuf payloads are counted by request and byte.
+ *
+ *   node bench/otlp-receiver.ts --port 18110
+ */
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+export interface OtlpSignalCount {
+  requests: number;
+  bytes: number;
+  /** Spans (traces) or data points are not decoded: only JSON trace payloads are counted. */
+  spans: number;
+}
+
+export type OtlpStats = Record<'traces' | 'metrics' | 'logs' | 'other', OtlpSignalCount>;
+
+function countSpans(text: string): number {
+  try {
+    const payload = JSON.parse(text) as {
+      resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: unknown[] }> }>;
+    };
+    let spans = 0;
+    for (const resource of payload.resourceSpans ?? [])
+      for (const scope of resource.scopeSpans ?? []) spans += scope.spans?.length ?? 0;
+    return spans;
+  } catch {
+    return 0;
+  }
+}
+
+export function startOtlpReceiver(options: { host: string; port: number }) {
+  const empty = (): OtlpSignalCount => ({ requests: 0, bytes: 0, spans: 0 });
+  const stats: OtlpStats = { traces: empty(), metrics: empty(), logs: empty(), other: empty() };
+  const server = createServer((request, response) => {
+    if (request.method === 'GET' && request.url === '/stats') {
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
+      return;
+    }
+    const signal =
+      request.url === '/v1/traces'
+        ? 'traces'
+        : request.url === '/v1/metrics'
+          ? 'metrics'
+          : request.url === '/v1/logs'
+            ? 'logs'
+            : 'other';
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const count = stats[signal];
+      count.requests += 1;
+      count.bytes += body.length;
+      const json = (request.headers['content-type'] ?? '').includes('json');
+      if (signal === 'traces' && json) count.spans += countSpans(body.toString('utf8'));
+      // An empty Export*ServiceResponse: `{}` in JSON, zero bytes in protobuf (OTLP/HTTP spec).
+      response.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' });
+      response.end(json ? '{}' : undefined);
+    });
+  });
+  return new Promise<{ url: string; close: () => Promise<void> }>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : options.port;
+      resolve({
+        url: `http://${options.host}:${port}`,
+        close: async () => {
+          server.closeAllConnections();
+          await new Promise((done) => server.close(done));
+        },
+      });
+    });
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' } },
+  });
+  const receiver = await startOtlpReceiver({ host: values.host, port: Number(values.port) });
+  process.stdout.write(`otlp receiver listening on ${receiver.url}\n`);
+  const stop = () => {
+    receiver.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

@@ -1,0 +1,146 @@
+/**
+ * Profiles a system of the benchmark under load: starts it pinned to CPU 0 with
+ * `node --cpu-prof`, drives it with wrk from CPU 1 (closed loop), stops it (the profile is
+ * written at exit) and prints where the CPU time went, per code owner and per function.
+ *
+ *   node bench/profile.ts [--system odock] [--mock twenty|zero] [--connections 64]
+ *                         [--duration 20] [--keep DIR] [--out FILE.md] [--gateway-root DIR]
+ *                         [--probe] [--no-profile] [--node-flags='--expose-gc ...']
+ *                         [--heap-snapshots DIR]  (with --probe: snapshots at both ends of the run)
+ *
+ * `--probe` also records the event loop's delay and every GC pause (bench/loop-probe.ts);
+ * `--no-profile` leaves the profiler out (it costs a few per cent).
+ *   node bench/profile.ts --summarise FILE.cpuprofile [--requests N]
+ */
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { type CpuProfile, renderProfileSummary, summariseProfile } from './cpu-profile.ts';
+import { cpuTimes, ensureDatabase, processCpuSeconds, utilisation } from './machine.ts';
+import type { Service } from './processes.ts';
+import {
+  type BenchEnvironment,
+  type MockMode,
+  requestFor,
+  type SystemId,
+  startMock,
+  startOtlpReceiverProcess,
+  startSystem,
+  systemIds,
+} from './systems.ts';
+import { runClosedLoop } from './wrk.ts';
+
+const { values } = parseArgs({
+  options: {
+    system: { type: 'string', default: 'odock' },
+    mock: { type: 'string', default: 'twenty' },
+    connections: { type: 'string', default: '64' },
+    duration: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '3' },
+    top: { type: 'string', default: '40' },
+    'port-base': { type: 'string', default: '18300' },
+    'gateway-root': { type: 'string' },
+    keep: { type: 'string' },
+    out: { type: 'string' },
+    summarise: { type: 'string' },
+    requests: { type: 'string' },
+    probe: { type: 'boolean' },
+    'node-flags': { type: 'string' },
+    'heap-snapshots': { type: 'string' },
+    'no-profile': { type: 'boolean' },
+  },
+});
+
+const top = Number(values.top);
+
+if (values.summarise !== undefined) {
+  const profile = JSON.parse(await readFile(values.summarise, 'utf8')) as CpuProfile;
+  const requests = values.requests === undefined ? undefined : Number(values.requests);
+  process.stdout.write(renderProfileSummary(summariseProfile(profile), top, requests));
+  process.exit(0);
+}
+
+const system = values.system as SystemId;
+if (!systemIds.includes(system)) throw new Error(`--system: one of ${systemIds.join(', ')}`);
+const mock = values.mock as MockMode;
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const gatewayRoot = values['gateway-root'] ?? repoRoot;
+const runDir = await mkdtemp(join(os.tmpdir(), 'odock-profile-'));
+const profileDir = values.keep ?? join(runDir, 'profile');
+await mkdir(profileDir, { recursive: true });
+const environment: BenchEnvironment = {
+  repoRoot,
+  gatewayRoot,
+  portBase: Number(values['port-base']),
+  systemCpu: '0',
+  loadCpu: '1',
+  runDir,
+  databaseUrl: await ensureDatabase('postgres://postgres@127.0.0.1:5432/test', 'odock_bench', repoRoot),
+  redisUrl: 'redis://127.0.0.1:6379',
+  stream: { timeToFirstTokenMs: 20, chunkIntervalMs: 20, chunks: 64 },
+};
+
+const services: Service[] = [];
+try {
+  services.push(await startMock(environment, mock));
+  services.push(await startOtlpReceiverProcess(environment));
+  const probeFile = join(runDir, 'loop-probe.json');
+  const target = await startSystem(environment, system, {
+    nodeFlags: [
+      ...(values['node-flags']?.split(' ').filter((flag) => flag.length > 0) ?? []),
+      ...(values['no-profile'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
+      ...(values.probe ? ['--import', fileURLToPath(new URL('./loop-probe.ts', import.meta.url))] : []),
+    ],
+    env: {
+      ...(values.probe ? { BENCH_LOOP_PROBE_OUT: probeFile } : {}),
+      ...(values['heap-snapshots'] === undefined
+        ? {}
+        : { BENCH_HEAP_SNAPSHOT_DIR: values['heap-snapshots'] }),
+    },
+  });
+  services.push(target);
+  const request = requestFor(environment, system, mock);
+  const connections = Number(values.connections);
+  process.stderr.write(`warming up ${system} for ${values.warmup} s\n`);
+  await runClosedLoop({ request, connections, durationS: Number(values.warmup), cpu: '1' });
+  process.stderr.write(
+    `profiling ${system}: ${connections} connections, ${mock} mock, ${values.duration} s\n`,
+  );
+  if (values.probe) process.kill(target.pid, 'SIGUSR2');
+  const cpuBefore = await processCpuSeconds(target.pid);
+  const coresBefore = await cpuTimes();
+  const fromUs = Number(process.hrtime.bigint() / 1000n);
+  const result = await runClosedLoop({ request, connections, durationS: Number(values.duration), cpu: '1' });
+  const toUs = Number(process.hrtime.bigint() / 1000n);
+  const cpuMs = ((await processCpuSeconds(target.pid)) - cpuBefore) * 1000;
+  const coreBusy = utilisation(coresBefore, await cpuTimes(), '0');
+  await target.stop();
+  const probe = values.probe
+    ? `loop probe (measured run): ${await readFile(probeFile, 'utf8').catch(() => 'not written')}\n\n`
+    : '';
+  const header =
+    `${system}, ${mock === 'zero' ? '0' : '20'} ms mock, ${connections} connections: ` +
+    `${Math.round(result.rps)} requests/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms; ` +
+    `process CPU ${((cpuMs * 1000) / result.requests).toFixed(1)} µs per request (all threads, from /proc), ` +
+    `CPU 0 busy ${(coreBusy * 100).toFixed(0)} % of which this process ${((cpuMs / (toUs / 1000 - fromUs / 1000)) * 100).toFixed(0)} %\n` +
+    probe;
+  let text = header;
+  if (!values['no-profile']) {
+    const file = (await readdir(profileDir)).find((name) => name.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`no profile written in ${profileDir}`);
+    const profile = JSON.parse(await readFile(join(profileDir, file), 'utf8')) as CpuProfile;
+    // Only the samples of the measured run: start-up and warm-up are left out.
+    const summary = summariseProfile(profile, { fromUs, toUs });
+    text +=
+      'Profile figures are wall-clock samples of the main thread: when other processes share the core they include the time this one waited.\n\n' +
+      renderProfileSummary(summary, top, result.requests);
+    if (values.keep !== undefined) process.stderr.write(`profile kept in ${join(profileDir, file)}\n`);
+  }
+  process.stdout.write(text);
+  if (values.out !== undefined) await writeFile(values.out, text);
+} finally {
+  for (const service of services.reverse()) await service.stop().catch(() => {});
+  await rm(runDir, { recursive: true, force: true }).catch(() => {});
+}

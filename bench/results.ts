@@ -1,0 +1,258 @@
+/**
+ * The results of a benchmark run as data (what bench/results/*.json holds), and the derived
+ * numbers the table shows: latency added over the direct-to-mock baseline, the ratios, and the
+ * issue's targets with whether each held.
+ */
+import type { LatencySummary, LoadResult } from './load-result.ts';
+import type { MachineInfo, Versions } from './machine.ts';
+import type { Durations } from './options.ts';
+import type { OtlpStats } from './otlp-receiver.ts';
+import type { MockMode, StreamShape, SystemId, TargetId } from './systems.ts';
+
+export interface Measurement {
+  target: TargetId;
+  mock: MockMode;
+  kind: 'closed' | 'open' | 'stream';
+  /** Closed loop and streams: connections / concurrent streams. */
+  concurrency?: number;
+  /** Open loop: requests per second asked for. */
+  rate?: number;
+  result: LoadResult;
+  /** CPU time of the target's process per request (stream), in ms; absent for the mock itself. */
+  cpuMsPerRequest?: number;
+  /** Utilisation (0..1) of the systems' core and of the load generator's core during the run. */
+  systemCoreBusy?: number;
+  loadCoreBusy?: number;
+  /** CPUs' worth (1 = one CPU) used meanwhile by processes outside the run, and by PostgreSQL + Redis. */
+  foreignLoad?: number;
+  datastoreLoad?: number;
+  /** True when the first attempt was disturbed by other processes and the cell was measured again. */
+  retried?: boolean;
+}
+
+export interface SearchStep {
+  target: TargetId;
+  concurrency: number;
+  measurement: Measurement;
+  /** p99 of the direct-to-mock run with the nearest throughput at or below this one. */
+  baselineP99Ms: number;
+  addedP99Ms: number;
+  errorRate: number;
+  pass: boolean;
+}
+
+export interface MaxThroughput {
+  rps: number;
+  concurrency: number;
+  addedP99Ms: number;
+}
+
+export interface MemoryResult {
+  /** Peak RSS (VmHWM) over the run before the many-streams scenario, in MiB. */
+  runPeakMiB: number;
+  /** Peak RSS during the many-streams scenario (VmHWM reset before it), in MiB. */
+  streamsPeakMiB?: number;
+  concurrentStreams?: number;
+  streams?: Measurement;
+}
+
+export interface BenchResults {
+  schema: 1;
+  preset: string;
+  startedAt: string;
+  finishedAt: string;
+  elapsedS: number;
+  machine: MachineInfo;
+  versions: Versions;
+  setup: {
+    systemCpu: string | null;
+    loadCpu: string | null;
+    systems: readonly SystemId[];
+    scenarios: readonly string[];
+    durations: Durations;
+    stream: StreamShape;
+    targetRate: number;
+  };
+  telemetry: {
+    otlp: OtlpStats | null;
+    /** Scrapes of odock-server's GET /metrics during the run (telemetry-on variant), by status. */
+    metricsScrapes: Record<string, number>;
+    /** True when the telemetry-on variant exported spans or served /metrics. */
+    active: boolean;
+  };
+  latency: Measurement[];
+  search: SearchStep[];
+  maxThroughput: Partial<Record<SystemId, MaxThroughput | null>>;
+  openLoop: Measurement[];
+  streams: Measurement[];
+  memory: Partial<Record<SystemId, MemoryResult>>;
+  notes: string[];
+}
+
+export type Added = Pick<LatencySummary, 'p50' | 'p99' | 'p999'>;
+
+export function subtract(system: LatencySummary, baseline: LatencySummary): Added {
+  return {
+    p50: system.p50 - baseline.p50,
+    p99: system.p99 - baseline.p99,
+    p999: system.p999 - baseline.p999,
+  };
+}
+
+function find(
+  list: readonly Measurement[],
+  target: TargetId,
+  match: (measurement: Measurement) => boolean,
+): Measurement | undefined {
+  return list.find((measurement) => measurement.target === target && match(measurement));
+}
+
+/** Added latency of a closed-loop cell (mock mode, concurrency) over direct-to-mock. */
+export function addedLatency(
+  results: BenchResults,
+  target: SystemId,
+  mock: MockMode,
+  concurrency: number,
+): Added | undefined {
+  const cell = (measurement: Measurement) =>
+    measurement.mock === mock && measurement.concurrency === concurrency;
+  const system = find(results.latency, target, cell);
+  const direct = find(results.latency, 'direct', cell);
+  return system && direct ? subtract(system.result.latencyMs, direct.result.latencyMs) : undefined;
+}
+
+/** Added time to first token at a stream concurrency. */
+export function addedTimeToFirstToken(
+  results: BenchResults,
+  target: SystemId,
+  concurrency: number,
+): Added | undefined {
+  const cell = (measurement: Measurement) => measurement.concurrency === concurrency;
+  const system = find(results.streams, target, cell);
+  const direct = find(results.streams, 'direct', cell);
+  if (!system?.result.stream || !direct?.result.stream) return undefined;
+  return subtract(system.result.stream.ttftMs, direct.result.stream.ttftMs);
+}
+
+/** Added latency of an open-loop run over direct-to-mock at the same rate. */
+export function addedOpenLoop(results: BenchResults, measurement: Measurement): Added | undefined {
+  const direct = find(results.openLoop, 'direct', (entry) => entry.rate === measurement.rate);
+  return direct ? subtract(measurement.result.latencyMs, direct.result.latencyMs) : undefined;
+}
+
+export const errorRate = (result: LoadResult): number =>
+  result.requests === 0 ? (result.errors > 0 ? 1 : 0) : result.errors / result.requests;
+
+export interface TargetCheck {
+  name: string;
+  goal: string;
+  value: string;
+  /** undefined: not measured in this run. */
+  held: boolean | undefined;
+}
+
+const ms = (value: number | undefined) => (value === undefined ? 'n/a' : `${value.toFixed(2)} ms`);
+const ratio = (numerator: number | undefined, denominator: number | undefined) =>
+  numerator === undefined || denominator === undefined || denominator === 0
+    ? undefined
+    : numerator / denominator;
+
+export function maxRps(results: BenchResults, system: SystemId): number | undefined {
+  return results.maxThroughput[system]?.rps;
+}
+
+export interface Ratios {
+  odockOverBare: number | undefined;
+  odockOverPortkey: number | undefined;
+  telemetryOnOverOff: number | undefined;
+}
+
+/** Throughput ratios (max requests/s at added p99 ≤ 5 ms). */
+export function ratios(results: BenchResults): Ratios {
+  return {
+    odockOverBare: ratio(maxRps(results, 'odock'), maxRps(results, 'bare')),
+    odockOverPortkey: ratio(maxRps(results, 'odock'), maxRps(results, 'portkey')),
+    telemetryOnOverOff: ratio(maxRps(results, 'odock'), maxRps(results, 'odock-notel')),
+  };
+}
+
+/** The issue's targets for odock-server (telemetry on), each with the number it was judged on. */
+export function checkTargets(results: BenchResults): TargetCheck[] {
+  const atOne = addedLatency(results, 'odock', 'zero', 1);
+  const odockRps = maxRps(results, 'odock');
+  const targetRun = results.openLoop.find(
+    (measurement) => measurement.target === 'odock' && measurement.rate === results.setup.targetRate,
+  );
+  const targetAdded = targetRun && addedOpenLoop(results, targetRun);
+  const targetRunHeld =
+    targetRun && targetAdded ? targetAdded.p99 <= 5 && errorRate(targetRun.result) < 0.001 : undefined;
+  const { odockOverBare, odockOverPortkey, telemetryOnOverOff } = ratios(results);
+  const ttft = addedTimeToFirstToken(results, 'odock', 1);
+  const memory = results.memory.odock;
+  const checks: TargetCheck[] = [
+    {
+      name: 'added latency p50, concurrency 1 (0 ms mock)',
+      goal: '≤ 0.3 ms',
+      value: ms(atOne?.p50),
+      held: atOne && atOne.p50 <= 0.3,
+    },
+    {
+      name: 'added latency p99, concurrency 1 (0 ms mock)',
+      goal: '≤ 1 ms',
+      value: ms(atOne?.p99),
+      held: atOne && atOne.p99 <= 1,
+    },
+    {
+      name: 'max requests/s at added p99 ≤ 5 ms (20 ms mock, closed loop)',
+      goal: '≥ 4,000',
+      value: odockRps === undefined ? 'n/a' : Math.round(odockRps).toString(),
+      held: odockRps === undefined ? undefined : odockRps >= 4000,
+    },
+    {
+      name: `open loop at ${results.setup.targetRate} requests/s: added p99 ≤ 5 ms, errors < 0.1 %`,
+      goal: 'holds',
+      value:
+        targetAdded && targetRun
+          ? `${ms(targetAdded.p99)}, ${(errorRate(targetRun.result) * 100).toFixed(2)} % errors`
+          : 'n/a',
+      held: targetRunHeld,
+    },
+    {
+      name: 'throughput vs Portkey (same run)',
+      goal: '≥ 4×',
+      value: odockOverPortkey === undefined ? 'n/a' : `${odockOverPortkey.toFixed(2)}×`,
+      held: odockOverPortkey === undefined ? undefined : odockOverPortkey >= 4,
+    },
+    {
+      name: 'throughput vs bare proxy (same run)',
+      goal: '≥ 60 %',
+      value: odockOverBare === undefined ? 'n/a' : `${(odockOverBare * 100).toFixed(0)} %`,
+      held: odockOverBare === undefined ? undefined : odockOverBare >= 0.6,
+    },
+    {
+      name: 'streaming: added time to first token p99, concurrency 1',
+      goal: '≤ 1 ms',
+      value: ms(ttft?.p99),
+      held: ttft && ttft.p99 <= 1,
+    },
+    {
+      name: 'telemetry on vs off: throughput',
+      goal: '≥ 90 %',
+      value: telemetryOnOverOff === undefined ? 'n/a' : `${(telemetryOnOverOff * 100).toFixed(0)} %`,
+      held: telemetryOnOverOff === undefined ? undefined : telemetryOnOverOff >= 0.9,
+    },
+    {
+      name: `resident memory at ${memory?.concurrentStreams ?? 1000} concurrent streams`,
+      goal: '≤ 250 MB',
+      value:
+        memory?.streamsPeakMiB === undefined
+          ? 'n/a'
+          : `${((memory.streamsPeakMiB * 2 ** 20) / 1e6).toFixed(0)} MB`,
+      held:
+        memory?.streamsPeakMiB === undefined || (memory.concurrentStreams ?? 0) < 1000
+          ? undefined
+          : memory.streamsPeakMiB * 2 ** 20 <= 250e6,
+    },
+  ];
+  return checks;
+}

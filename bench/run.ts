@@ -1,0 +1,248 @@
+/**
+ * `npm run bench`: the reproducible benchmark of issue 6. Starts the mock upstreams and a
+ * stand-in OTLP collector on the load generator's core, the systems under test (bare proxy,
+ * odock-server with telemetry on and off, Portkey) pinned together on the other core, measures
+ * them interleaved, and writes bench/results/<name>.json and .md. `--help` lists the options;
+ * docs/performance.md explains every number.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { collectVersions, ensureDatabase, machineInfo } from './machine.ts';
+import { type BenchOptions, benchUsage, parseBenchOptions } from './options.ts';
+import type { OtlpStats } from './otlp-receiver.ts';
+import { run, type Service } from './processes.ts';
+import { renderMarkdown } from './report.ts';
+import type { BenchResults } from './results.ts';
+import { Scenarios } from './scenarios.ts';
+import {
+  type BenchEnvironment,
+  mockModes,
+  otlpUrl,
+  type SystemId,
+  startMock,
+  startOtlpReceiverProcess,
+  startSystem,
+  systemUrl,
+} from './systems.ts';
+
+/** Prometheus's default scrape interval in the project's stack (telemetry contract, section 1). */
+const scrapeIntervalMs = 15_000;
+
+export interface BenchRun {
+  results: BenchResults;
+  markdownPath: string;
+  jsonPath: string;
+}
+
+function estimateMinutes(options: BenchOptions): number {
+  const d = options.durations;
+  const targets = options.systems.length + 1;
+  const cells = options.zeroMockConcurrencies.length + options.twentyMockConcurrencies.length;
+  let seconds = 15 + options.systems.length * 3;
+  if (options.scenarios.includes('latency')) seconds += cells * targets * (d.warmup + d.latency + 0.3);
+  if (options.scenarios.includes('throughput')) {
+    const steps = Math.min(options.searchLadder.length, 8);
+    seconds +=
+      steps * targets * (d.searchWarmup + d.searchStep + 0.3) +
+      options.systems.length * 3 * (d.openLoop + d.openLoopWarmup + 1);
+  }
+  if (options.scenarios.includes('stream'))
+    seconds +=
+      options.streamConcurrencies.reduce(
+        (sum, _, index) => sum + (d.stream[index] ?? 0) + d.streamWarmup + 2,
+        0,
+      ) * targets;
+  if (options.scenarios.includes('memory')) seconds += options.systems.length * (d.memory + 3);
+  return seconds / 60;
+}
+
+async function fetchJson<T>(url: string): Promise<T | null> {
+  try {
+    const response = await fetch(url);
+    return response.ok ? ((await response.json()) as T) : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function runBench(
+  options: BenchOptions,
+  log: (line: string) => void = console.log,
+): Promise<BenchRun> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const progress = (message: string) => {
+    const seconds = Math.round((performance.now() - started) / 1000);
+    log(
+      `[${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}] ${message}`,
+    );
+  };
+  const cpus = os.cpus().length;
+  const pin = options.pin && cpus >= 2;
+  const notes: string[] = [];
+  if (options.pin && !pin) notes.push(`only ${cpus} CPU: processes were not pinned`);
+  const runDir = await mkdtemp(join(os.tmpdir(), 'odock-bench-'));
+  const databaseUrl =
+    options.databaseUrl ??
+    (await ensureDatabase(options.adminDatabaseUrl, options.databaseName, options.repoRoot));
+  const environment: BenchEnvironment = {
+    repoRoot: options.repoRoot,
+    gatewayRoot: options.gatewayRoot,
+    portBase: options.portBase,
+    systemCpu: pin ? '0' : undefined,
+    loadCpu: pin ? '1' : undefined,
+    runDir,
+    databaseUrl,
+    redisUrl: options.redisUrl,
+    stream: options.stream,
+  };
+  progress(
+    `${options.preset} run: systems ${options.systems.join(', ')}; scenarios ${options.scenarios.join(', ')}; ` +
+      `about ${Math.ceil(estimateMinutes(options))} min; logs in ${runDir}`,
+  );
+
+  const infrastructure: Service[] = [];
+  const services = new Map<SystemId, Service>();
+  const metricsScrapes: Record<string, number> = {};
+  let scraper: NodeJS.Timeout | undefined;
+  const stopAll = async () => {
+    clearInterval(scraper);
+    for (const service of [...services.values(), ...infrastructure]) await service.stop().catch(() => {});
+  };
+  const interrupt = () => {
+    stopAll().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  let succeeded = false;
+  try {
+    const starting = [
+      ...mockModes.map((mode) => startMock(environment, mode)),
+      startOtlpReceiverProcess(environment),
+    ];
+    const infrastructureStarts = await Promise.allSettled(starting);
+    for (const outcome of infrastructureStarts)
+      if (outcome.status === 'fulfilled') infrastructure.push(outcome.value);
+    for (const outcome of infrastructureStarts) if (outcome.status === 'rejected') throw outcome.reason;
+    // The gateways one after the other (two processes migrating one database wait on each
+    // other's lock); the others alongside.
+    const startOne = async (system: SystemId) => {
+      services.set(system, await startSystem(environment, system));
+      progress(`started ${system} (pid ${services.get(system)!.pid}) on ${systemUrl(environment, system)}`);
+    };
+    const gateways = options.systems.filter((system) => system.startsWith('odock'));
+    const others = options.systems.filter((system) => !system.startsWith('odock'));
+    const startedSystems = await Promise.allSettled([
+      (async () => {
+        for (const system of gateways) await startOne(system);
+      })(),
+      ...others.map(startOne),
+    ]);
+    for (const outcome of startedSystems) if (outcome.status === 'rejected') throw outcome.reason;
+    // Report in the order of the options, whatever order they started in.
+    const ordered = new Map(options.systems.map((system) => [system, services.get(system)!]));
+    services.clear();
+    for (const [system, service] of ordered) services.set(system, service);
+    if (services.has('odock')) {
+      const scrape = async () => {
+        const status = await fetch(`${systemUrl(environment, 'odock')}/metrics`)
+          .then(async (response) => {
+            await response.arrayBuffer();
+            return String(response.status);
+          })
+          .catch(() => 'error');
+        metricsScrapes[status] = (metricsScrapes[status] ?? 0) + 1;
+      };
+      await scrape();
+      scraper = setInterval(scrape, scrapeIntervalMs);
+    }
+
+    const results: BenchResults = {
+      schema: 1,
+      preset: options.preset,
+      startedAt,
+      finishedAt: '',
+      elapsedS: 0,
+      machine: await machineInfo(),
+      versions: await collectVersions({
+        repoRoot: options.repoRoot,
+        gatewayRoot: options.gatewayRoot,
+        databaseUrl,
+        redisUrl: options.redisUrl,
+      }),
+      setup: {
+        systemCpu: environment.systemCpu ?? null,
+        loadCpu: environment.loadCpu ?? null,
+        systems: options.systems,
+        scenarios: options.scenarios,
+        durations: options.durations,
+        stream: options.stream,
+        targetRate: options.targetRate,
+      },
+      telemetry: { otlp: null, metricsScrapes, active: false },
+      latency: [],
+      search: [],
+      maxThroughput: {},
+      openLoop: [],
+      streams: [],
+      memory: {},
+      notes,
+    };
+    const scenarios = new Scenarios(options, environment, services, results, progress, infrastructure);
+    if (options.scenarios.includes('latency')) await scenarios.latency();
+    if (options.scenarios.includes('throughput')) await scenarios.throughput();
+    if (options.scenarios.includes('stream')) await scenarios.streams();
+    await scenarios.memory();
+
+    clearInterval(scraper);
+    const otlp = await fetchJson<OtlpStats>(`${otlpUrl(environment)}/stats`);
+    results.telemetry.otlp = otlp;
+    results.telemetry.active = (otlp?.traces.requests ?? 0) > 0 || (metricsScrapes['200'] ?? 0) > 0;
+    for (const [system, service] of services)
+      if (service.exited) notes.push(`${system} exited during the run (see its log)`);
+    results.finishedAt = new Date().toISOString();
+    results.elapsedS = (performance.now() - started) / 1000;
+
+    await mkdir(options.outDir, { recursive: true });
+    const jsonPath = join(options.outDir, `${options.outName}.json`);
+    const markdownPath = join(options.outDir, `${options.outName}.md`);
+    await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+    await formatJson(options.repoRoot, jsonPath);
+    await writeFile(markdownPath, `# Benchmark results\n\n${renderMarkdown(results)}`);
+    progress(`wrote ${markdownPath} and ${jsonPath}`);
+    succeeded = true;
+    return { results, markdownPath, jsonPath };
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+    await stopAll();
+    // Logs stay for a post-mortem when the run failed.
+    if (succeeded) await rm(runDir, { recursive: true, force: true }).catch(() => {});
+    else log(`logs kept in ${runDir}`);
+  }
+}
+
+/** Lays the JSON out as the repository's formatter does, so a committed result passes `biome check`. */
+async function formatJson(repoRoot: string, path: string): Promise<void> {
+  await run([join(repoRoot, 'node_modules/.bin/biome'), 'format', '--write', path], { cwd: repoRoot }).catch(
+    () => {},
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  let options: BenchOptions | 'help';
+  try {
+    options = parseBenchOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${benchUsage}`);
+    process.exit(2);
+  }
+  if (options === 'help') {
+    process.stdout.write(benchUsage);
+  } else {
+    const { markdownPath } = await runBench(options);
+    process.stdout.write(`\n${await readFile(markdownPath, 'utf8')}`);
+  }
+}

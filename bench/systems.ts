@@ -1,0 +1,258 @@
+/**
+ * The processes of a benchmark run and the request each target receives: the mock upstreams
+ * (one process per latency mode), the stand-in OTLP collector, and the systems under test:
+ * the bare proxy, odock-server with telemetry on and off, and the Portkey gateway. `direct`
+ * is the mock itself, the baseline every "added" number is measured against.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { upstreamHeader } from './bare-proxy.ts';
+import { type Service, startService } from './processes.ts';
+import type { RequestSpec } from './wrk.ts';
+
+export const systemIds = ['bare', 'odock', 'odock-notel', 'portkey'] as const;
+export type SystemId = (typeof systemIds)[number];
+export type TargetId = 'direct' | SystemId;
+
+export const targetLabels: Record<TargetId, string> = {
+  direct: 'direct to mock',
+  bare: 'bare proxy',
+  odock: 'odock-server',
+  'odock-notel': 'odock-server, telemetry off',
+  portkey: 'Portkey gateway',
+};
+
+/** The mock upstream's modes: unary 0 ms, unary 20 ms, and a paced SSE stream. */
+export const mockModes = ['zero', 'twenty', 'stream'] as const;
+export type MockMode = (typeof mockModes)[number];
+
+export interface StreamShape {
+  timeToFirstTokenMs: number;
+  chunkIntervalMs: number;
+  chunks: number;
+}
+
+export interface BenchEnvironment {
+  repoRoot: string;
+  /** Where `src/cli.ts` of the gateway under test lives (the repository itself by default). */
+  gatewayRoot: string;
+  portBase: number;
+  /** `taskset -c` lists: the systems' core and the load generator's (and mocks') core. */
+  systemCpu: string | undefined;
+  loadCpu: string | undefined;
+  /** Scratch directory of this run: logs, generated config, data directory. */
+  runDir: string;
+  databaseUrl: string;
+  redisUrl: string;
+  stream: StreamShape;
+}
+
+/** The key of bench/odock.bench.yaml (`secret_env: ODOCK_BENCH_KEY`); it guards only a mock. */
+export const benchKey = 'sk-odock-bench-0123456789abcdef';
+const defaultPortBase = 18100;
+const benchConfig = fileURLToPath(new URL('./odock.bench.yaml', import.meta.url));
+
+const ports = {
+  mock: { zero: 0, twenty: 1, stream: 2 },
+  otlp: 10,
+  system: { bare: 20, odock: 21, 'odock-notel': 22, portkey: 23 },
+} as const;
+
+export const mockUrl = (environment: BenchEnvironment, mode: MockMode): string =>
+  `http://127.0.0.1:${environment.portBase + ports.mock[mode]}`;
+export const otlpUrl = (environment: BenchEnvironment): string =>
+  `http://127.0.0.1:${environment.portBase + ports.otlp}`;
+export const systemUrl = (environment: BenchEnvironment, system: SystemId): string =>
+  `http://127.0.0.1:${environment.portBase + ports.system[system]}`;
+
+const mockLatencyFlags: Record<MockMode, (shape: StreamShape) => string[]> = {
+  zero: () => ['--latency-ms', '0'],
+  twenty: () => ['--latency-ms', '20'],
+  stream: (shape) => [
+    '--latency-ms',
+    '0',
+    '--ttft-ms',
+    String(shape.timeToFirstTokenMs),
+    '--chunk-interval-ms',
+    String(shape.chunkIntervalMs),
+    '--chunks',
+    String(shape.chunks),
+  ],
+};
+
+export function startMock(environment: BenchEnvironment, mode: MockMode): Promise<Service> {
+  const url = mockUrl(environment, mode);
+  return startService({
+    name: `mock-${mode}`,
+    command: [
+      process.execPath,
+      join(environment.gatewayRoot, 'src/cli.ts'),
+      'mock-upstream',
+      '--port',
+      String(environment.portBase + ports.mock[mode]),
+      '--no-echo',
+      ...mockLatencyFlags[mode](environment.stream),
+    ],
+    cpu: environment.loadCpu,
+    logFile: join(environment.runDir, `mock-${mode}.log`),
+    readyUrl: `${url}/healthz`,
+  });
+}
+
+export function startOtlpReceiverProcess(environment: BenchEnvironment): Promise<Service> {
+  return startService({
+    name: 'otlp-receiver',
+    command: [
+      process.execPath,
+      fileURLToPath(new URL('./otlp-receiver.ts', import.meta.url)),
+      '--port',
+      String(environment.portBase + ports.otlp),
+    ],
+    cpu: environment.loadCpu,
+    logFile: join(environment.runDir, 'otlp-receiver.log'),
+    readyUrl: `${otlpUrl(environment)}/stats`,
+  });
+}
+
+/** The config file with the mock ports of this run (the committed file when they are the defaults). */
+async function configFor(environment: BenchEnvironment): Promise<string> {
+  if (environment.portBase === defaultPortBase) return benchConfig;
+  let text = await readFile(benchConfig, 'utf8');
+  for (const mode of mockModes)
+    text = text.replaceAll(
+      `http://127.0.0.1:${defaultPortBase + ports.mock[mode]}/`,
+      `${mockUrl(environment, mode)}/`,
+    );
+  const path = join(environment.runDir, 'odock.bench.yaml');
+  await writeFile(path, text);
+  return path;
+}
+
+/** The gateway's environment: the full production path (telemetry on) or everything off. */
+function odockEnvironment(environment: BenchEnvironment, telemetry: boolean, config: string) {
+  const telemetryVariables = telemetry
+    ? {
+        LOG_LEVEL: 'info',
+        OBSERVABILITY_OTEL_EXPORTER: 'otlphttp',
+        OBSERVABILITY_OTEL_TRACES_EXPORTER: 'otlphttp',
+        OBSERVABILITY_OTEL_METRICS_EXPORTER: 'none',
+        OBSERVABILITY_OTEL_ENDPOINT: otlpUrl(environment),
+        OBSERVABILITY_SAMPLE_RATE: '0.1',
+      }
+    : {
+        LOG_LEVEL: 'silent',
+        OBSERVABILITY_OTEL_EXPORTER: 'none',
+        OBSERVABILITY_OTEL_TRACES_EXPORTER: 'none',
+        OBSERVABILITY_OTEL_METRICS_EXPORTER: 'none',
+      };
+  return {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    ODOCK_CONFIG: config,
+    ODOCK_DATA_DIR: join(environment.runDir, 'data'),
+    DATABASE_URL: environment.databaseUrl,
+    REDIS_URL: environment.redisUrl,
+    ODOCK_BENCH_KEY: benchKey,
+    ...telemetryVariables,
+  };
+}
+
+export interface SystemProcessOptions {
+  /** Extra `node` flags for the gateway processes (the profiler passes `--cpu-prof`). */
+  nodeFlags?: readonly string[];
+  /** Extra environment variables (the profiler's loop probe reads one). */
+  env?: Readonly<Record<string, string>>;
+}
+
+export async function startSystem(
+  environment: BenchEnvironment,
+  system: SystemId,
+  options: SystemProcessOptions = {},
+): Promise<Service> {
+  const url = systemUrl(environment, system);
+  const port = String(environment.portBase + ports.system[system]);
+  const logFile = join(environment.runDir, `${system}.log`);
+  const node = [process.execPath, ...(options.nodeFlags ?? [])];
+  const extra = options.env ?? {};
+  switch (system) {
+    case 'bare':
+      return startService({
+        name: system,
+        command: [...node, fileURLToPath(new URL('./bare-proxy.ts', import.meta.url)), '--port', port],
+        cpu: environment.systemCpu,
+        env: { PATH: process.env.PATH, NODE_ENV: 'production', ...extra },
+        logFile,
+        readyUrl: `${url}/`,
+      });
+    case 'odock':
+    case 'odock-notel': {
+      const config = await configFor(environment);
+      return startService({
+        name: system,
+        command: [...node, join(environment.gatewayRoot, 'src/cli.ts'), 'serve'],
+        cpu: environment.systemCpu,
+        cwd: environment.gatewayRoot,
+        env: { ...odockEnvironment(environment, system === 'odock', config), PORT: port, ...extra },
+        logFile,
+        readyUrl: `${url}/healthz`,
+      });
+    }
+    case 'portkey':
+      return startService({
+        name: system,
+        command: [
+          ...node,
+          join(environment.repoRoot, 'node_modules/@portkey-ai/gateway/build/start-server.js'),
+          `--port=${port}`,
+          '--headless',
+        ],
+        cpu: environment.systemCpu,
+        env: { PATH: process.env.PATH, NODE_ENV: 'production', ...extra },
+        logFile,
+        readyUrl: `${url}/`,
+      });
+  }
+}
+
+/** The chat completion each target receives for a mock mode (the same body everywhere). */
+export function requestFor(environment: BenchEnvironment, target: TargetId, mode: MockMode): RequestSpec {
+  const odock = target === 'odock' || target === 'odock-notel';
+  const body = JSON.stringify({
+    model: odock ? `bench-${mode === 'zero' ? '0ms' : mode === 'twenty' ? '20ms' : 'stream'}` : 'mock-gpt',
+    messages: [{ role: 'user', content: 'Hello, gateway. This is a benchmark request.' }],
+    max_tokens: 64,
+    ...(mode === 'stream' ? { stream: true } : {}),
+  });
+  const upstream = mockUrl(environment, mode);
+  const path = '/v1/chat/completions';
+  const providerKey = { authorization: 'Bearer sk-mock-upstream' };
+  switch (target) {
+    case 'direct':
+      return { url: upstream + path, headers: providerKey, body };
+    case 'bare':
+      return {
+        url: systemUrl(environment, target) + path,
+        headers: { ...providerKey, [upstreamHeader]: upstream },
+        body,
+      };
+    case 'odock':
+    case 'odock-notel':
+      return {
+        url: systemUrl(environment, target) + path,
+        headers: { authorization: `Bearer ${benchKey}` },
+        body,
+      };
+    case 'portkey':
+      return {
+        url: systemUrl(environment, target) + path,
+        headers: {
+          ...providerKey,
+          'x-portkey-provider': 'openai',
+          'x-portkey-custom-host': `${upstream}/v1`,
+        },
+        body,
+      };
+  }
+}

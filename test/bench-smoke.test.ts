@@ -1,0 +1,61 @@
+/**
+ * The benchmark harness itself works: a smoke run (`npm run bench -- --smoke`: bare proxy and
+ * odock-server, every scenario, about a second each) starts its processes, drives each load
+ * generator (wrk closed loop, the open loop, the streaming client), and writes a results table
+ * in markdown and JSON. It asserts on the shape of the results, never on speed: a loaded
+ * machine makes every number worse and must not fail this test.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parseBenchOptions } from '../bench/options.ts';
+import type { BenchResults } from '../bench/results.ts';
+import { runBench } from '../bench/run.ts';
+
+describe('benchmark harness (smoke run)', () => {
+  let outDir: string | undefined;
+  after(async () => {
+    if (outDir !== undefined) await rm(outDir, { recursive: true, force: true });
+  });
+
+  it('measures the bare proxy and odock-server in every scenario and writes the table', async () => {
+    outDir = await mkdtemp(join(tmpdir(), 'odock-bench-smoke-'));
+    // Ports of their own, so a smoke run can overlap `npm run bench` or another test run.
+    const portBase = 20_000 + 100 * Math.floor(Math.random() * 90);
+    const options = parseBenchOptions(['--smoke', '--out', outDir, '--port-base', String(portBase)]);
+    assert.notEqual(options, 'help');
+    if (options === 'help') return;
+    const progress: string[] = [];
+    const { jsonPath, markdownPath } = await runBench(options, (line) => progress.push(line));
+
+    const results = JSON.parse(await readFile(jsonPath, 'utf8')) as BenchResults;
+    assert.deepEqual(results.setup.systems, ['bare', 'odock']);
+    const targets = (list: readonly { target: string }[]) => list.map((entry) => entry.target).sort();
+    assert.deepEqual(targets(results.latency), ['bare', 'direct', 'odock']);
+    for (const measurement of [...results.latency, ...results.openLoop, ...results.streams])
+      assert.ok(measurement.result.requests > 0, `${measurement.kind} ${measurement.target} sent requests`);
+    assert.ok(
+      results.search.some((step) => step.target === 'odock'),
+      'the throughput search ran odock',
+    );
+    assert.ok(
+      results.openLoop.some((run) => run.target === 'odock' && run.rate === results.setup.targetRate),
+      'the open loop ran odock at the target rate',
+    );
+    for (const run of results.streams)
+      assert.ok((run.result.stream?.completed ?? 0) > 0, `${run.target} completed streams`);
+    assert.ok((results.memory.odock?.runPeakMiB ?? 0) > 0, 'the peak RSS of odock was read');
+    assert.ok(results.versions.node.startsWith('v'));
+
+    const markdown = await readFile(markdownPath, 'utf8');
+    assert.match(markdown, /\| +\| bare proxy \| odock-server \|/);
+    assert.match(markdown, /added latency p50 \/ p99 \/ p99\.9, c=1, 0 ms mock/);
+    assert.match(markdown, /### Targets of the issue/);
+    assert.ok(
+      progress.some((line) => /latency 0 ms mock, c=1: direct/.test(line)),
+      'progress was printed',
+    );
+  });
+});
