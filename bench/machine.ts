@@ -223,14 +223,15 @@ export interface CpuSnapshot {
   cores: Map<string, { busy: number; total: number }>;
   /** CPU seconds of the run's processes (services, the harness, its finished generators). */
   ownSeconds: number;
-  /** CPU seconds of postgres and redis-server processes (work the gateway causes there). */
-  datastoreSeconds: number;
+  /** CPU seconds of postgres and redis-server processes by pid (work the gateway causes there). */
+  datastoreSeconds: Map<string, number>;
 }
 
 const datastoreCommands = new Set(['postgres', 'redis-server']);
 
-async function datastoreCpuSeconds(): Promise<number> {
-  let seconds = 0;
+/** CPU seconds of each running postgres and redis-server process, by pid. */
+async function datastoreCpuSeconds(): Promise<Map<string, number>> {
+  const seconds = new Map<string, number>();
   const entries = await readdir('/proc').catch(() => [] as string[]);
   await Promise.all(
     entries
@@ -240,7 +241,7 @@ async function datastoreCpuSeconds(): Promise<number> {
         const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
         if (!datastoreCommands.has(command)) return;
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        seconds += (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+        seconds.set(pid, (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond);
       }),
   );
   return seconds;
@@ -275,7 +276,10 @@ export function foreignLoad(
   for (const [cpu, times] of after.cores)
     busyJiffies += times.busy - (before.cores.get(cpu)?.busy ?? times.busy);
   const busySeconds = busyJiffies / clockTicksPerSecond;
-  const datastoreSeconds = after.datastoreSeconds - before.datastoreSeconds;
+  // Per process: a backend that exited meanwhile must not count negative, a new one counts whole.
+  let datastoreSeconds = 0;
+  for (const [pid, seconds] of after.datastoreSeconds)
+    datastoreSeconds += seconds - (before.datastoreSeconds.get(pid) ?? 0);
   const foreignSeconds = busySeconds - (after.ownSeconds - before.ownSeconds) - datastoreSeconds;
   return {
     foreign: wallSeconds > 0 ? Math.max(0, foreignSeconds / wallSeconds) : 0,

@@ -12,7 +12,7 @@
  * `--no-profile` leaves the profiler out (it costs a few per cent).
  *   node bench/profile.ts --summarise FILE.cpuprofile [--requests N]
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,8 +68,10 @@ const mock = values.mock as MockMode;
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const gatewayRoot = values['gateway-root'] ?? repoRoot;
 const runDir = await mkdtemp(join(os.tmpdir(), 'odock-profile-'));
-const profileDir = values.keep ?? join(runDir, 'profile');
+// A directory of this run's own, so an older profile kept in --keep is never read by mistake.
+const profileDir = join(runDir, 'profile');
 await mkdir(profileDir, { recursive: true });
+if (values.keep !== undefined) await mkdir(values.keep, { recursive: true });
 const environment: BenchEnvironment = {
   repoRoot,
   gatewayRoot,
@@ -136,11 +138,17 @@ try {
     text +=
       'Profile figures are wall-clock samples of the main thread: when other processes share the core they include the time this one waited.\n\n' +
       renderProfileSummary(summary, top, result.requests);
-    if (values.keep !== undefined) process.stderr.write(`profile kept in ${join(profileDir, file)}\n`);
+    if (values.keep !== undefined) {
+      await copyFile(join(profileDir, file), join(values.keep, file));
+      process.stderr.write(`profile kept in ${join(values.keep, file)}\n`);
+    }
   }
   process.stdout.write(text);
   if (values.out !== undefined) await writeFile(values.out, text);
 } finally {
   for (const service of services.reverse()) await service.stop().catch(() => {});
+  // The system's own output (e.g. `--node-flags=--trace-gc`) is kept with the profile.
+  if (values.keep !== undefined)
+    await copyFile(join(runDir, `${system}.log`), join(values.keep, `${system}.log`)).catch(() => {});
   await rm(runDir, { recursive: true, force: true }).catch(() => {});
 }

@@ -13,10 +13,13 @@ import {
   addedOpenLoop,
   addedTimeToFirstToken,
   type BenchResults,
+  capacityRatios,
   checkTargets,
   errorRate,
   type Measurement,
+  type Ratios,
   ratios,
+  saturationRatios,
 } from './results.ts';
 import { type SystemId, targetLabels } from './systems.ts';
 
@@ -102,12 +105,13 @@ export function renderMarkdown(results: BenchResults): string {
     ...Object.values(results.memory).flatMap((entry) => (entry?.streams ? [entry.streams] : [])),
   ];
   const disturbed = all.filter((measurement) => (measurement.foreignLoad ?? 0) > disturbedLoad).length;
+  const retried = all.filter((measurement) => measurement.retried).length;
   if (all.length > 0)
     sections.push(
       `Other processes of the machine used ${number(
         all.reduce((sum, measurement) => sum + (measurement.foreignLoad ?? 0), 0) / all.length,
-      )} CPUs on average during the measurements; ${disturbed} of ${all.length} measurements ran while they used more than ${disturbedLoad} CPU (⚠ in the tables below)` +
-        `${all.some((measurement) => measurement.retried) ? ', those were repeated once within the time budget and the less disturbed attempt kept' : ''}.`,
+      )} CPUs on average during the measurements. ${disturbed} of ${all.length} measurements kept ran while they used more than ${disturbedLoad} CPU (⚠ in the tables below); ` +
+        `${retried} needed a second attempt because the first saw more than half a CPU of other load (the less disturbed attempt is kept, "retried").`,
     );
 
   const lat = (mock: 'zero' | 'twenty', concurrency: number) =>
@@ -132,6 +136,11 @@ export function renderMarkdown(results: BenchResults): string {
         const found = results.maxThroughput[system];
         return found ? `${integer(found.rps)} (c=${found.concurrency})` : 'none passed';
       }),
+    );
+    summaryRows.push(
+      row('saturation: most requests/s reached in the search, any latency', (system) =>
+        integer(results.saturationThroughput?.[system]),
+      ),
     );
     summaryRows.push(
       row('open loop at that rate: added p50 / p99 / p99.9 (ms), errors', (system) => {
@@ -206,25 +215,27 @@ export function renderMarkdown(results: BenchResults): string {
     table(header, summaryRows),
   );
 
-  const ratio = ratios(results);
+  const measures: Array<[string, Ratios]> = [
+    ["max requests/s at added p99 ≤ 5 ms (the issue's measure)", ratios(results)],
+    ['saturation requests/s (most reached in the search, any latency)', saturationRatios(results)],
+    ['CPU capacity (1 / CPU per request, c=64, 20 ms mock)', capacityRatios(results)],
+  ];
+  const asPercent = (value: number | undefined) => (value === undefined ? 'n/a' : percent(value));
   sections.push(
-    '### Ratios (max requests/s at added p99 ≤ 5 ms)',
+    '### Ratios',
     table(
-      ['ratio', 'value'],
       [
-        [
-          'odock-server / bare proxy',
-          ratio.odockOverBare === undefined ? 'n/a' : percent(ratio.odockOverBare),
-        ],
-        [
-          'odock-server / Portkey',
-          ratio.odockOverPortkey === undefined ? 'n/a' : `${number(ratio.odockOverPortkey)}×`,
-        ],
-        [
-          `telemetry on / off${results.telemetry.active ? '' : ' (telemetry not active: same code)'}`,
-          ratio.telemetryOnOverOff === undefined ? 'n/a' : percent(ratio.telemetryOnOverOff),
-        ],
+        'measure',
+        'odock-server / bare proxy',
+        'odock-server / Portkey',
+        `telemetry on / off${results.telemetry.active ? '' : ' (telemetry not active: same code)'}`,
       ],
+      measures.map(([name, ratio]) => [
+        name,
+        asPercent(ratio.odockOverBare),
+        ratio.odockOverPortkey === undefined ? 'n/a' : `${number(ratio.odockOverPortkey)}×`,
+        asPercent(ratio.telemetryOnOverOff),
+      ]),
     ),
   );
 
@@ -236,7 +247,13 @@ export function renderMarkdown(results: BenchResults): string {
         check.name,
         check.goal,
         check.value,
-        check.held === undefined ? 'not measured' : check.held ? 'held' : '**missed**',
+        check.held === undefined
+          ? 'not measured'
+          : check.held === 'mixed'
+            ? 'mixed: the measures disagree'
+            : check.held
+              ? 'held'
+              : '**missed**',
       ]),
     ),
   );

@@ -83,6 +83,8 @@ export interface BenchResults {
   latency: Measurement[];
   search: SearchStep[];
   maxThroughput: Partial<Record<SystemId, MaxThroughput | null>>;
+  /** The most requests/s each system reached in the search, whatever its latency. */
+  saturationThroughput: Partial<Record<SystemId, number>>;
   openLoop: Measurement[];
   streams: Measurement[];
   memory: Partial<Record<SystemId, MemoryResult>>;
@@ -147,8 +149,8 @@ export interface TargetCheck {
   name: string;
   goal: string;
   value: string;
-  /** undefined: not measured in this run. */
-  held: boolean | undefined;
+  /** undefined: not measured in this run; 'mixed': the measures of throughput disagree. */
+  held: boolean | 'mixed' | undefined;
 }
 
 const ms = (value: number | undefined) => (value === undefined ? 'n/a' : `${value.toFixed(2)} ms`);
@@ -167,13 +169,36 @@ export interface Ratios {
   telemetryOnOverOff: number | undefined;
 }
 
-/** Throughput ratios (max requests/s at added p99 ≤ 5 ms). */
-export function ratios(results: BenchResults): Ratios {
+/** Throughput ratios by one measure of throughput per system. */
+function ratiosOf(value: (system: SystemId) => number | undefined): Ratios {
   return {
-    odockOverBare: ratio(maxRps(results, 'odock'), maxRps(results, 'bare')),
-    odockOverPortkey: ratio(maxRps(results, 'odock'), maxRps(results, 'portkey')),
-    telemetryOnOverOff: ratio(maxRps(results, 'odock'), maxRps(results, 'odock-notel')),
+    odockOverBare: ratio(value('odock'), value('bare')),
+    odockOverPortkey: ratio(value('odock'), value('portkey')),
+    telemetryOnOverOff: ratio(value('odock'), value('odock-notel')),
   };
+}
+
+/** Max requests/s at added p99 ≤ 5 ms (the issue's measure). */
+export function ratios(results: BenchResults): Ratios {
+  return ratiosOf((system) => maxRps(results, system));
+}
+
+/** The most requests/s reached in the search, whatever the latency. */
+export function saturationRatios(results: BenchResults): Ratios {
+  return ratiosOf((system) => results.saturationThroughput?.[system]);
+}
+
+/** Requests/s one core could serve at the CPU per request measured at c=64 with the 20 ms mock. */
+export function capacity(results: BenchResults, system: SystemId): number | undefined {
+  const cell = results.latency.find(
+    (measurement) =>
+      measurement.target === system && measurement.mock === 'twenty' && measurement.concurrency === 64,
+  );
+  return cell?.cpuMsPerRequest === undefined ? undefined : 1000 / cell.cpuMsPerRequest;
+}
+
+export function capacityRatios(results: BenchResults): Ratios {
+  return ratiosOf((system) => capacity(results, system));
 }
 
 /** The issue's targets for odock-server (telemetry on), each with the number it was judged on. */
@@ -186,7 +211,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   const targetAdded = targetRun && addedOpenLoop(results, targetRun);
   const targetRunHeld =
     targetRun && targetAdded ? targetAdded.p99 <= 5 && errorRate(targetRun.result) < 0.001 : undefined;
-  const { odockOverBare, odockOverPortkey, telemetryOnOverOff } = ratios(results);
+  const saturation = results.saturationThroughput?.odock;
   const ttft = addedTimeToFirstToken(results, 'odock', 1);
   const memory = results.memory.odock;
   const checks: TargetCheck[] = [
@@ -205,8 +230,16 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     {
       name: 'max requests/s at added p99 ≤ 5 ms (20 ms mock, closed loop)',
       goal: '≥ 4,000',
-      value: odockRps === undefined ? 'n/a' : Math.round(odockRps).toString(),
-      held: odockRps === undefined ? undefined : odockRps >= 4000,
+      value: `${odockRps === undefined ? 'none passed' : Math.round(odockRps).toString()}; saturation ${
+        saturation === undefined ? 'n/a' : Math.round(saturation).toString()
+      }`,
+      // A system that never reached 4,000 requests/s at any latency cannot reach it within 5 ms.
+      held:
+        odockRps !== undefined && odockRps >= 4000
+          ? true
+          : saturation !== undefined && saturation < 4000
+            ? false
+            : undefined,
     },
     {
       name: `open loop at ${results.setup.targetRate} requests/s: added p99 ≤ 5 ms, errors < 0.1 %`,
@@ -217,30 +250,15 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
           : 'n/a',
       held: targetRunHeld,
     },
-    {
-      name: 'throughput vs Portkey (same run)',
-      goal: '≥ 4×',
-      value: odockOverPortkey === undefined ? 'n/a' : `${odockOverPortkey.toFixed(2)}×`,
-      held: odockOverPortkey === undefined ? undefined : odockOverPortkey >= 4,
-    },
-    {
-      name: 'throughput vs bare proxy (same run)',
-      goal: '≥ 60 %',
-      value: odockOverBare === undefined ? 'n/a' : `${(odockOverBare * 100).toFixed(0)} %`,
-      held: odockOverBare === undefined ? undefined : odockOverBare >= 0.6,
-    },
+    throughputCheck('throughput vs Portkey (same run)', '≥ 4×', 4, 'odockOverPortkey', results),
+    throughputCheck('throughput vs bare proxy (same run)', '≥ 60 %', 0.6, 'odockOverBare', results),
     {
       name: 'streaming: added time to first token p99, concurrency 1',
       goal: '≤ 1 ms',
       value: ms(ttft?.p99),
       held: ttft && ttft.p99 <= 1,
     },
-    {
-      name: 'telemetry on vs off: throughput',
-      goal: '≥ 90 %',
-      value: telemetryOnOverOff === undefined ? 'n/a' : `${(telemetryOnOverOff * 100).toFixed(0)} %`,
-      held: telemetryOnOverOff === undefined ? undefined : telemetryOnOverOff >= 0.9,
-    },
+    throughputCheck('telemetry on vs off: throughput', '≥ 90 %', 0.9, 'telemetryOnOverOff', results),
     {
       name: `resident memory at ${memory?.concurrentStreams ?? 1000} concurrent streams`,
       goal: '≤ 250 MB',
@@ -255,4 +273,34 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     },
   ];
   return checks;
+}
+
+/**
+ * A throughput ratio target, judged on the issue's measure (max requests/s at added p99 ≤ 5 ms)
+ * when both systems have one, otherwise on saturation throughput; CPU capacity is shown beside.
+ */
+function throughputCheck(
+  name: string,
+  goal: string,
+  threshold: number,
+  key: keyof Ratios,
+  results: BenchResults,
+): TargetCheck {
+  const show = (value: number | undefined) =>
+    value === undefined ? 'n/a' : threshold >= 1 ? `${value.toFixed(2)}×` : `${(value * 100).toFixed(0)} %`;
+  const issue = ratios(results)[key];
+  const saturation = saturationRatios(results)[key];
+  const cpu = capacityRatios(results)[key];
+  const judged = issue ?? saturation;
+  const disagree =
+    issue === undefined &&
+    saturation !== undefined &&
+    cpu !== undefined &&
+    saturation >= threshold !== cpu >= threshold;
+  return {
+    name,
+    goal,
+    value: `${issue === undefined ? '' : `${show(issue)} at p99 ≤ 5 ms; `}saturation ${show(saturation)}; CPU capacity ${show(cpu)}`,
+    held: disagree ? 'mixed' : judged === undefined ? undefined : judged >= threshold,
+  };
 }

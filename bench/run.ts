@@ -185,6 +185,7 @@ export async function runBench(
       latency: [],
       search: [],
       maxThroughput: {},
+      saturationThroughput: {},
       openLoop: [],
       streams: [],
       memory: {},

@@ -3,13 +3,9 @@
  * back to back, in an order rotated from cell to cell (interleaved: no system is always
  * measured first or last, and a drift of the machine spreads over all of them).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { type LoadResult, parseResultLine } from './load-result.ts';
-import { cpuSnapshot, foreignLoad, processCpuSeconds, utilisation, waitForQuiet } from './machine.ts';
-import type { OpenLoopOptions } from './open-loop.ts';
+import { Measurer, type Progress } from './measurer.ts';
 import type { BenchOptions } from './options.ts';
-import { run, type Service } from './processes.ts';
+import type { Service } from './processes.ts';
 import {
   type BenchResults,
   errorRate,
@@ -18,21 +14,11 @@ import {
   type SearchStep,
   subtract,
 } from './results.ts';
-import type { StreamLoadOptions } from './stream-load.ts';
-import { type BenchEnvironment, type MockMode, requestFor, type SystemId, type TargetId } from './systems.ts';
-import { runClosedLoop } from './wrk.ts';
+import type { BenchEnvironment, MockMode, SystemId, TargetId } from './systems.ts';
 
-export type Progress = (message: string) => void;
+export type { Progress };
 
 const addedP99LimitMs = 5;
-const quiesceSampleMs = 200;
-/** Share of one CPU the run's own processes may use and still count as idle. */
-const quiesceBusyLimit = 0.05;
-/** Cores' worth of other processes' CPU above which a measurement is repeated. */
-const retryForeignLoad = 0.5;
-const quietWaitMs = 10_000;
-/** Other processes' CPUs below which the machine counts as quiet. */
-const quietThreshold = 0.2;
 const errorRateLimit = 0.001;
 
 function rotate<T>(list: readonly T[], by: number): T[] {
@@ -45,12 +31,10 @@ const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toF
 
 export class Scenarios {
   readonly #options: BenchOptions;
-  readonly #environment: BenchEnvironment;
   readonly #services: ReadonlyMap<SystemId, Service>;
   readonly #results: BenchResults;
   readonly #progress: Progress;
-  readonly #ownPids: readonly number[];
-  readonly #startedAt: number;
+  readonly #measurer: Measurer;
   #cell = 0;
 
   constructor(
@@ -62,158 +46,14 @@ export class Scenarios {
     infrastructure: readonly Service[],
   ) {
     this.#options = options;
-    this.#environment = environment;
     this.#services = services;
     this.#results = results;
     this.#progress = progress;
-    this.#ownPids = [...services.values(), ...infrastructure].map((service) => service.pid);
-    this.#startedAt = performance.now();
+    this.#measurer = new Measurer(options, environment, services, infrastructure, progress);
   }
 
   get #systems(): SystemId[] {
     return this.#options.systems.filter((system) => this.#services.has(system));
-  }
-
-  /**
-   * Waits (at most the preset's `quiesceTimeoutS`) until the run's own processes are idle: an overloaded
-   * system can still be working off a backlog when its generator has given up, and that must
-   * not be charged to the next measurement.
-   */
-  async #quiesce(): Promise<void> {
-    const deadline = performance.now() + this.#options.quiesceTimeoutS * 1000;
-    let before = await Promise.all(this.#ownPids.map((pid) => processCpuSeconds(pid).catch(() => 0)));
-    while (performance.now() < deadline) {
-      await sleep(quiesceSampleMs);
-      const after = await Promise.all(this.#ownPids.map((pid) => processCpuSeconds(pid).catch(() => 0)));
-      const used = after.reduce((sum, seconds, index) => sum + seconds - (before[index] ?? 0), 0);
-      if (used / (quiesceSampleMs / 1000) < quiesceBusyLimit) return;
-      before = after;
-    }
-  }
-
-  /** With `--wait-quiet`: before each cell, wait for other processes to leave the CPUs alone. */
-  async #beforeCell(label: string): Promise<void> {
-    const maxMs = this.#options.waitQuietS * 1000;
-    if (maxMs <= 0) return;
-    const started = performance.now();
-    const foreign = await waitForQuiet(this.#ownPids, { maxMs, windowMs: 2_000, threshold: quietThreshold });
-    const waitedS = (performance.now() - started) / 1000;
-    if (waitedS > 3)
-      this.#progress(
-        `${label}: waited ${waitedS.toFixed(0)} s for a quiet machine (other processes now ${foreign.toFixed(2)} CPUs)`,
-      );
-  }
-
-  /** Within the time budget, or always when the run was asked to wait for quiet. */
-  #mayRetry(): boolean {
-    if (this.#options.waitQuietS > 0) return true;
-    return (performance.now() - this.#startedAt) / 1000 < this.#options.budgetS * 0.8;
-  }
-
-  /**
-   * Runs `load` against `target`, with CPU accounting of the target's process, of both cores and
-   * of the rest of the machine. A measurement disturbed by other processes (more than half a CPU
-   * on average) is repeated once, after waiting for the machine to calm down, while the
-   * run is within its time budget; the less disturbed of the two is kept.
-   */
-  async #measure(
-    target: TargetId,
-    mock: MockMode,
-    kind: Measurement['kind'],
-    parameters: { concurrency?: number; rate?: number },
-    load: () => Promise<LoadResult>,
-  ): Promise<Measurement> {
-    let measurement = await this.#measureOnce(target, mock, kind, parameters, load);
-    if ((measurement.foreignLoad ?? 0) > retryForeignLoad && this.#mayRetry()) {
-      await waitForQuiet(this.#ownPids, {
-        maxMs: Math.max(quietWaitMs, this.#options.waitQuietS * 1000),
-        windowMs: 1_000,
-        threshold: quietThreshold,
-      });
-      const again = await this.#measureOnce(target, mock, kind, parameters, load);
-      again.retried = true;
-      if ((again.foreignLoad ?? 0) < (measurement.foreignLoad ?? 0)) measurement = again;
-      else measurement.retried = true;
-    }
-    return measurement;
-  }
-
-  async #measureOnce(
-    target: TargetId,
-    mock: MockMode,
-    kind: Measurement['kind'],
-    parameters: { concurrency?: number; rate?: number },
-    load: () => Promise<LoadResult>,
-  ): Promise<Measurement> {
-    await this.#quiesce();
-    const service = target === 'direct' ? undefined : this.#services.get(target);
-    const cpuBefore = service === undefined ? 0 : await processCpuSeconds(service.pid);
-    const before = await cpuSnapshot(this.#ownPids);
-    const result = await load();
-    const after = await cpuSnapshot(this.#ownPids);
-    const measurement: Measurement = { target, mock, kind, ...parameters, result };
-    if (service !== undefined) {
-      const cpuSeconds = (await processCpuSeconds(service.pid)) - cpuBefore;
-      const requests = result.allRequests ?? result.requests;
-      if (requests > 0) measurement.cpuMsPerRequest = (cpuSeconds * 1000) / requests;
-    }
-    const { systemCpu, loadCpu } = this.#environment;
-    if (systemCpu !== undefined)
-      measurement.systemCoreBusy = utilisation(before.cores, after.cores, systemCpu);
-    if (loadCpu !== undefined) measurement.loadCoreBusy = utilisation(before.cores, after.cores, loadCpu);
-    const others = foreignLoad(before, after);
-    measurement.foreignLoad = others.foreign;
-    measurement.datastoreLoad = others.datastores;
-    return measurement;
-  }
-
-  async #closedLoop(
-    target: TargetId,
-    mock: MockMode,
-    connections: number,
-    warmupS: number,
-    durationS: number,
-  ) {
-    const request = requestFor(this.#environment, target, mock);
-    const cpu = this.#environment.loadCpu;
-    if (warmupS > 0) await this.#quiesce();
-    if (warmupS > 0) await runClosedLoop({ request, connections, durationS: warmupS, cpu });
-    return this.#measure(target, mock, 'closed', { concurrency: connections }, () =>
-      runClosedLoop({ request, connections, durationS, cpu }),
-    );
-  }
-
-  async #generator<T>(script: string, options: T): Promise<LoadResult> {
-    const path = fileURLToPath(new URL(script, import.meta.url));
-    const command = [process.execPath, path, JSON.stringify(options)];
-    const cpu = this.#environment.loadCpu;
-    const { stdout } = await run(cpu === undefined ? command : ['taskset', '-c', cpu, ...command]);
-    return parseResultLine<LoadResult>(stdout);
-  }
-
-  #openLoop(target: TargetId, rate: number) {
-    const { durations } = this.#options;
-    const options: OpenLoopOptions = {
-      request: requestFor(this.#environment, target, 'twenty'),
-      rate,
-      durationS: durations.openLoop,
-      warmupS: durations.openLoopWarmup,
-    };
-    return this.#measure(target, 'twenty', 'open', { rate }, () =>
-      this.#generator('./open-loop.ts', options),
-    );
-  }
-
-  #streams(target: TargetId, concurrency: number, durationS: number, warmupS: number) {
-    const options: StreamLoadOptions = {
-      request: requestFor(this.#environment, target, 'stream'),
-      concurrency,
-      durationS,
-      warmupS,
-    };
-    return this.#measure(target, 'stream', 'stream', { concurrency }, () =>
-      this.#generator('./stream-load.ts', options),
-    );
   }
 
   /** Added latency at concurrency 1 (0 ms mock) and at 1, 10, 64 (20 ms mock). */
@@ -227,11 +67,11 @@ export class Scenarios {
       ]),
     ];
     for (const [mock, concurrency] of cells) {
-      await this.#beforeCell(`latency ${mock === 'zero' ? '0' : '20'} ms mock, c=${concurrency}`);
+      await this.#measurer.beforeCell(`latency ${mock === 'zero' ? '0' : '20'} ms mock, c=${concurrency}`);
       const targets = rotate<TargetId>(['direct', ...this.#systems], this.#cell++);
       const measured = new Map<TargetId, Measurement>();
       for (const target of targets) {
-        const measurement = await this.#closedLoop(
+        const measurement = await this.#measurer.closedLoop(
           target,
           mock,
           concurrency,
@@ -258,13 +98,18 @@ export class Scenarios {
    * Closed-loop search for the most requests/s at added p99 ≤ 5 ms and < 0.1 % errors (20 ms
    * mock), one connection count after another, then one bisection step; then an open-loop run
    * at the rate found (and at the issue's target rate for odock-server) to check it without
-   * coordinated omission.
+   * coordinated omission. A system leaves the ladder after two failed steps in a row, or a
+   * failed step that brought no more throughput (saturated): one garbage-collection pause can
+   * fail a short step, and must not end the search by itself. The highest throughput seen,
+   * pass or fail, is kept as the system's saturation throughput.
    */
   async throughput(): Promise<void> {
     const { durations, searchLadder } = this.#options;
     const directRuns: Measurement[] = [];
     const lastPass = new Map<SystemId, number>();
-    const firstFail = new Map<SystemId, number>();
+    /** The first failed connection count above the last pass: the bisection's upper end. */
+    const failAbove = new Map<SystemId, number>();
+    const failuresInARow = new Map<SystemId, number>();
     let active = this.#systems;
 
     const baselineFor = (rps: number): number => {
@@ -273,8 +118,11 @@ export class Scenarios {
       const below = sorted.filter((entry) => entry.result.rps <= rps * 1.05);
       return (below.at(-1) ?? sorted[0]!).result.latencyMs.p99;
     };
-    const step = async (system: SystemId, concurrency: number): Promise<boolean> => {
-      const measurement = await this.#closedLoop(
+    const step = async (
+      system: SystemId,
+      concurrency: number,
+    ): Promise<{ pass: boolean; gained: boolean }> => {
+      const measurement = await this.#measurer.closedLoop(
         system,
         'twenty',
         concurrency,
@@ -295,6 +143,10 @@ export class Scenarios {
         pass,
       };
       this.#results.search.push(entry);
+      const saturation = this.#results.saturationThroughput[system] ?? 0;
+      const gained = measurement.result.rps > saturation * 1.02;
+      if (measurement.result.rps > saturation)
+        this.#results.saturationThroughput[system] = measurement.result.rps;
       const best = this.#results.maxThroughput[system];
       if (pass && (best == null || measurement.result.rps > best.rps)) {
         const found: MaxThroughput = { rps: measurement.result.rps, concurrency, addedP99Ms };
@@ -308,14 +160,14 @@ export class Scenarios {
           0,
         )} %/${fixed((measurement.loadCoreBusy ?? Number.NaN) * 100, 0)} % → ${pass ? 'pass' : 'fail'}`,
       );
-      return pass;
+      return { pass, gained };
     };
 
     for (const system of this.#systems) this.#results.maxThroughput[system] = null;
     for (const concurrency of searchLadder) {
       if (active.length === 0) break;
-      await this.#beforeCell(`search c=${concurrency}`);
-      const direct = await this.#closedLoop(
+      await this.#measurer.beforeCell(`search c=${concurrency}`);
+      const direct = await this.#measurer.closedLoop(
         'direct',
         'twenty',
         concurrency,
@@ -337,15 +189,25 @@ export class Scenarios {
           direct.result.latencyMs.p99,
         )} ms, load core ${fixed((direct.loadCoreBusy ?? Number.NaN) * 100, 0)} %`,
       );
+      const retired = new Set<SystemId>();
       for (const system of rotate(active, this.#cell++)) {
-        if (await step(system, concurrency)) lastPass.set(system, concurrency);
-        else firstFail.set(system, concurrency);
+        const { pass, gained } = await step(system, concurrency);
+        if (pass) {
+          lastPass.set(system, concurrency);
+          failAbove.delete(system);
+          failuresInARow.set(system, 0);
+          continue;
+        }
+        if (!failAbove.has(system)) failAbove.set(system, concurrency);
+        const failures = (failuresInARow.get(system) ?? 0) + 1;
+        failuresInARow.set(system, failures);
+        if (failures >= 2 || !gained) retired.add(system);
       }
-      active = active.filter((system) => !firstFail.has(system));
+      active = active.filter((system) => !retired.has(system));
     }
     for (const system of this.#systems) {
       const low = lastPass.get(system);
-      const high = firstFail.get(system);
+      const high = failAbove.get(system);
       if (low === undefined || high === undefined || high - low < 16) continue;
       await step(system, Math.round((low + high) / 2));
     }
@@ -366,14 +228,14 @@ export class Scenarios {
         runs.push([system, this.#options.targetRate]);
     const rates = [...new Set(runs.map(([, rate]) => rate))].sort((a, b) => a - b);
     for (const rate of rates) {
-      await this.#beforeCell(`open loop ${rate} rps`);
+      await this.#measurer.beforeCell(`open loop ${rate} rps`);
       const targets = rotate<TargetId>(
         ['direct', ...runs.filter(([, r]) => r === rate).map(([system]) => system)],
         this.#cell++,
       );
       const measured = new Map<TargetId, Measurement>();
       for (const target of targets) {
-        const measurement = await this.#openLoop(target, rate);
+        const measurement = await this.#measurer.openLoop(target, rate);
         this.#results.openLoop.push(measurement);
         measured.set(target, measurement);
       }
@@ -398,11 +260,16 @@ export class Scenarios {
   async streams(): Promise<void> {
     const { durations, streamConcurrencies } = this.#options;
     for (const [index, concurrency] of streamConcurrencies.entries()) {
-      await this.#beforeCell(`streams c=${concurrency}`);
+      await this.#measurer.beforeCell(`streams c=${concurrency}`);
       const durationS = durations.stream[index] ?? durations.stream.at(-1)!;
       const measured = new Map<TargetId, Measurement>();
       for (const target of rotate<TargetId>(['direct', ...this.#systems], this.#cell++)) {
-        const measurement = await this.#streams(target, concurrency, durationS, durations.streamWarmup);
+        const measurement = await this.#measurer.streams(
+          target,
+          concurrency,
+          durationS,
+          durations.streamWarmup,
+        );
         this.#results.streams.push(measurement);
         measured.set(target, measurement);
       }
@@ -427,10 +294,15 @@ export class Scenarios {
     if (!this.#options.scenarios.includes('memory')) return;
     const concurrency = this.#options.memoryStreams;
     for (const system of rotate(this.#systems, this.#cell++)) {
-      await this.#beforeCell(`memory ${system}`);
+      await this.#measurer.beforeCell(`memory ${system}`);
       const service = this.#services.get(system)!;
       const reset = await service.resetPeak();
-      const measurement = await this.#streams(system, concurrency, this.#options.durations.memory, 0);
+      const measurement = await this.#measurer.streams(
+        system,
+        concurrency,
+        this.#options.durations.memory,
+        0,
+      );
       const peak = (await service.memory()).peakMiB;
       const entry = this.#results.memory[system]!;
       entry.concurrentStreams = concurrency;

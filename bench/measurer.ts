@@ -1,0 +1,194 @@
+/**
+ * One measurement of a benchmark run: waits until the run's own processes are idle, drives the
+ * load (wrk, or one of the Node generators as its own pinned process), and accounts for the
+ * CPU of the target's process, of both cores and of the rest of the machine; a measurement
+ * disturbed by other processes is repeated once.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { type LoadResult, parseResultLine } from './load-result.ts';
+import { cpuSnapshot, foreignLoad, processCpuSeconds, utilisation, waitForQuiet } from './machine.ts';
+import type { OpenLoopOptions } from './open-loop.ts';
+import type { BenchOptions } from './options.ts';
+import { run, type Service } from './processes.ts';
+import type { Measurement } from './results.ts';
+import type { StreamLoadOptions } from './stream-load.ts';
+import { type BenchEnvironment, type MockMode, requestFor, type SystemId, type TargetId } from './systems.ts';
+import { runClosedLoop } from './wrk.ts';
+
+export type Progress = (message: string) => void;
+
+const quiesceSampleMs = 200;
+/** Share of one CPU the run's own processes may use and still count as idle. */
+const quiesceBusyLimit = 0.05;
+/** Cores' worth of other processes' CPU above which a measurement is repeated. */
+const retryForeignLoad = 0.5;
+const quietWaitMs = 10_000;
+/** Other processes' CPUs below which the machine counts as quiet. */
+const quietThreshold = 0.2;
+
+export class Measurer {
+  readonly #options: BenchOptions;
+  readonly #environment: BenchEnvironment;
+  readonly #services: ReadonlyMap<SystemId, Service>;
+  readonly #progress: Progress;
+  readonly #ownPids: readonly number[];
+  readonly #startedAt: number;
+
+  constructor(
+    options: BenchOptions,
+    environment: BenchEnvironment,
+    services: ReadonlyMap<SystemId, Service>,
+    infrastructure: readonly Service[],
+    progress: Progress,
+  ) {
+    this.#options = options;
+    this.#environment = environment;
+    this.#services = services;
+    this.#progress = progress;
+    this.#ownPids = [...services.values(), ...infrastructure].map((service) => service.pid);
+    this.#startedAt = performance.now();
+  }
+
+  /**
+   * Waits (at most the preset's `quiesceTimeoutS`) until the run's own processes are idle: an overloaded
+   * system can still be working off a backlog when its generator has given up, and that must
+   * not be charged to the next measurement.
+   */
+  async #quiesce(): Promise<void> {
+    const deadline = performance.now() + this.#options.quiesceTimeoutS * 1000;
+    let before = await Promise.all(this.#ownPids.map((pid) => processCpuSeconds(pid).catch(() => 0)));
+    while (performance.now() < deadline) {
+      await sleep(quiesceSampleMs);
+      const after = await Promise.all(this.#ownPids.map((pid) => processCpuSeconds(pid).catch(() => 0)));
+      const used = after.reduce((sum, seconds, index) => sum + seconds - (before[index] ?? 0), 0);
+      if (used / (quiesceSampleMs / 1000) < quiesceBusyLimit) return;
+      before = after;
+    }
+  }
+
+  /** With `--wait-quiet`: before each cell, wait for other processes to leave the CPUs alone. */
+  async beforeCell(label: string): Promise<void> {
+    const maxMs = this.#options.waitQuietS * 1000;
+    if (maxMs <= 0) return;
+    const started = performance.now();
+    const foreign = await waitForQuiet(this.#ownPids, { maxMs, windowMs: 2_000, threshold: quietThreshold });
+    const waitedS = (performance.now() - started) / 1000;
+    if (waitedS > 3)
+      this.#progress(
+        `${label}: waited ${waitedS.toFixed(0)} s for a quiet machine (other processes now ${foreign.toFixed(2)} CPUs)`,
+      );
+  }
+
+  /** Within the time budget, or always when the run was asked to wait for quiet. */
+  #mayRetry(): boolean {
+    if (this.#options.waitQuietS > 0) return true;
+    return (performance.now() - this.#startedAt) / 1000 < this.#options.budgetS * 0.8;
+  }
+
+  /**
+   * Runs `load` against `target`, with CPU accounting of the target's process, of both cores and
+   * of the rest of the machine. A measurement disturbed by other processes (more than half a CPU
+   * on average) is repeated once, after waiting for the machine to calm down, while the
+   * run is within its time budget; the less disturbed of the two is kept.
+   */
+  async #measure(
+    target: TargetId,
+    mock: MockMode,
+    kind: Measurement['kind'],
+    parameters: { concurrency?: number; rate?: number },
+    load: () => Promise<LoadResult>,
+  ): Promise<Measurement> {
+    let measurement = await this.#measureOnce(target, mock, kind, parameters, load);
+    if ((measurement.foreignLoad ?? 0) > retryForeignLoad && this.#mayRetry()) {
+      await waitForQuiet(this.#ownPids, {
+        maxMs: Math.max(quietWaitMs, this.#options.waitQuietS * 1000),
+        windowMs: 1_000,
+        threshold: quietThreshold,
+      });
+      const again = await this.#measureOnce(target, mock, kind, parameters, load);
+      again.retried = true;
+      if ((again.foreignLoad ?? 0) < (measurement.foreignLoad ?? 0)) measurement = again;
+      else measurement.retried = true;
+    }
+    return measurement;
+  }
+
+  async #measureOnce(
+    target: TargetId,
+    mock: MockMode,
+    kind: Measurement['kind'],
+    parameters: { concurrency?: number; rate?: number },
+    load: () => Promise<LoadResult>,
+  ): Promise<Measurement> {
+    await this.#quiesce();
+    const service = target === 'direct' ? undefined : this.#services.get(target);
+    const cpuBefore = service === undefined ? 0 : await processCpuSeconds(service.pid);
+    const before = await cpuSnapshot(this.#ownPids);
+    const result = await load();
+    const after = await cpuSnapshot(this.#ownPids);
+    const measurement: Measurement = { target, mock, kind, ...parameters, result };
+    if (service !== undefined) {
+      const cpuSeconds = (await processCpuSeconds(service.pid)) - cpuBefore;
+      const requests = result.allRequests ?? result.requests;
+      if (requests > 0) measurement.cpuMsPerRequest = (cpuSeconds * 1000) / requests;
+    }
+    const { systemCpu, loadCpu } = this.#environment;
+    if (systemCpu !== undefined)
+      measurement.systemCoreBusy = utilisation(before.cores, after.cores, systemCpu);
+    if (loadCpu !== undefined) measurement.loadCoreBusy = utilisation(before.cores, after.cores, loadCpu);
+    const others = foreignLoad(before, after);
+    measurement.foreignLoad = others.foreign;
+    measurement.datastoreLoad = others.datastores;
+    return measurement;
+  }
+
+  async closedLoop(
+    target: TargetId,
+    mock: MockMode,
+    connections: number,
+    warmupS: number,
+    durationS: number,
+  ) {
+    const request = requestFor(this.#environment, target, mock);
+    const cpu = this.#environment.loadCpu;
+    if (warmupS > 0) await this.#quiesce();
+    if (warmupS > 0) await runClosedLoop({ request, connections, durationS: warmupS, cpu });
+    return this.#measure(target, mock, 'closed', { concurrency: connections }, () =>
+      runClosedLoop({ request, connections, durationS, cpu }),
+    );
+  }
+
+  async #generator<T>(script: string, options: T): Promise<LoadResult> {
+    const path = fileURLToPath(new URL(script, import.meta.url));
+    const command = [process.execPath, path, JSON.stringify(options)];
+    const cpu = this.#environment.loadCpu;
+    const { stdout } = await run(cpu === undefined ? command : ['taskset', '-c', cpu, ...command]);
+    return parseResultLine<LoadResult>(stdout);
+  }
+
+  openLoop(target: TargetId, rate: number) {
+    const { durations } = this.#options;
+    const options: OpenLoopOptions = {
+      request: requestFor(this.#environment, target, 'twenty'),
+      rate,
+      durationS: durations.openLoop,
+      warmupS: durations.openLoopWarmup,
+    };
+    return this.#measure(target, 'twenty', 'open', { rate }, () =>
+      this.#generator('./open-loop.ts', options),
+    );
+  }
+
+  streams(target: TargetId, concurrency: number, durationS: number, warmupS: number) {
+    const options: StreamLoadOptions = {
+      request: requestFor(this.#environment, target, 'stream'),
+      concurrency,
+      durationS,
+      warmupS,
+    };
+    return this.#measure(target, 'stream', 'stream', { concurrency }, () =>
+      this.#generator('./stream-load.ts', options),
+    );
+  }
+}
