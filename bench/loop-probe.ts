@@ -5,6 +5,7 @@
  * "what stalls the loop" when tail latency is high while the CPU is not saturated.
  */
 import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import {
   constants,
@@ -48,10 +49,34 @@ if (out !== undefined) {
   const snapshot = (name: string) => {
     if (snapshots !== undefined) writeHeapSnapshot(join(snapshots, `${name}.heapsnapshot`));
   };
+  // BENCH_ALLOC_PROFILE_OUT: V8's sampling heap profiler over the window, counting objects the
+  // collector already freed too, so it answers "what allocates" (the young-generation churn), not
+  // only "what is retained". The same-thread inspector session answers synchronously.
+  const allocOut = process.env.BENCH_ALLOC_PROFILE_OUT;
+  const session = allocOut === undefined ? undefined : new Session();
+  session?.connect();
+  const post = (method: string, params?: object) => {
+    let result: unknown;
+    session!.post(method, params, (error, value) => {
+      if (error) throw error;
+      result = value;
+    });
+    return result;
+  };
   /** Starts the window over (the profiler calls it through SIGUSR2 when the measured run begins). */
   const reset = () => {
     if (collect) heapAtStart = liveHeap();
     snapshot('start');
+    if (session !== undefined) {
+      post('HeapProfiler.enable');
+      // BENCH_ALLOC_LIVE=1: only what is still alive at the end (what the window retained).
+      const freedToo = process.env.BENCH_ALLOC_LIVE !== '1';
+      post('HeapProfiler.startSampling', {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: freedToo,
+        includeObjectsCollectedByMinorGC: freedToo,
+      });
+    }
     delay.reset();
     for (const kind of Object.keys(pauses)) delete pauses[kind];
   };
@@ -70,6 +95,10 @@ if (out !== undefined) {
         over5Ms: sorted.filter((value) => value > 5).length,
       };
     };
+    if (session !== undefined) {
+      const stopped = post('HeapProfiler.stopSampling') as { profile: unknown } | undefined;
+      if (stopped !== undefined) writeFileSync(allocOut!, JSON.stringify(stopped.profile));
+    }
     const heapAtEnd = collect ? liveHeap() : 0;
     snapshot('end');
     writeFileSync(

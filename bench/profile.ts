@@ -7,6 +7,8 @@
  *                         [--duration 20] [--keep DIR] [--out FILE.md] [--gateway-root DIR]
  *                         [--probe] [--no-profile] [--node-flags='--expose-gc ...']
  *                         [--heap-snapshots DIR]  (with --probe: snapshots at both ends of the run)
+ *                         [--alloc FILE.heapprofile]  (with --probe: sampled allocations of the run;
+ *                                                     `node bench/alloc-profile.ts FILE --requests N`)
  *
  * `--probe` also records the event loop's delay and every GC pause (bench/loop-probe.ts);
  * `--no-profile` leaves the profiler out (it costs a few per cent).
@@ -49,6 +51,7 @@ const { values } = parseArgs({
     probe: { type: 'boolean' },
     'node-flags': { type: 'string' },
     'heap-snapshots': { type: 'string' },
+    alloc: { type: 'string' },
     'no-profile': { type: 'boolean' },
   },
 });
@@ -97,6 +100,7 @@ try {
     ],
     env: {
       ...(values.probe ? { BENCH_LOOP_PROBE_OUT: probeFile } : {}),
+      ...(values.alloc === undefined ? {} : { BENCH_ALLOC_PROFILE_OUT: values.alloc }),
       ...(values['heap-snapshots'] === undefined
         ? {}
         : { BENCH_HEAP_SNAPSHOT_DIR: values['heap-snapshots'] }),
@@ -124,7 +128,7 @@ try {
     : '';
   const header =
     `${system}, ${mock === 'zero' ? '0' : '20'} ms mock, ${connections} connections: ` +
-    `${Math.round(result.rps)} requests/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms; ` +
+    `${result.requests} requests, ${Math.round(result.rps)} requests/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms; ` +
     `process CPU ${((cpuMs * 1000) / result.requests).toFixed(1)} µs per request (all threads, from /proc), ` +
     `CPU 0 busy ${(coreBusy * 100).toFixed(0)} % of which this process ${((cpuMs / (toUs / 1000 - fromUs / 1000)) * 100).toFixed(0)} %\n` +
     probe;

@@ -114,7 +114,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     opened.push(() => keyValueStore.close());
 
-    const upstream = new UpstreamClient({ connectTimeoutMs: settings.upstreamConnectTimeoutMs });
+    const upstream = new UpstreamClient({
+      connectTimeoutMs: settings.upstreamConnectTimeoutMs,
+      connections: settings.upstreamMaxConnections === 0 ? undefined : settings.upstreamMaxConnections,
+    });
     opened.push(() => upstream.close());
 
     const services: GatewayServices = {

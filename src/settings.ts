@@ -28,6 +28,7 @@ const settingsSchema = z.object({
   ODOCK_MAX_BODY_BYTES: integer(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   ODOCK_SHUTDOWN_TIMEOUT_MS: integer(0, 600_000).default(30_000),
   ODOCK_UPSTREAM_CONNECT_TIMEOUT_MS: integer(1, 600_000).default(10_000),
+  ODOCK_UPSTREAM_MAX_CONNECTIONS: integer(0, 1_000_000).default(0),
   ODOCK_AUTH_CACHE_TTL_MS: integer(0, 3_600_000).default(5_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -42,6 +43,8 @@ export interface Settings {
   readonly maxBodyBytes: number;
   readonly shutdownTimeoutMs: number;
   readonly upstreamConnectTimeoutMs: number;
+  /** Connections per provider origin at most; 0 means no cap (a stream holds one for its whole length). */
+  readonly upstreamMaxConnections: number;
   /** How long a looked-up key stays cached in process; revocation takes effect within this time. */
   readonly authCacheTtlMs: number;
   readonly logLevel: z.infer<typeof settingsSchema>['LOG_LEVEL'];
@@ -65,6 +68,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxBodyBytes: values.ODOCK_MAX_BODY_BYTES,
     shutdownTimeoutMs: values.ODOCK_SHUTDOWN_TIMEOUT_MS,
     upstreamConnectTimeoutMs: values.ODOCK_UPSTREAM_CONNECT_TIMEOUT_MS,
+    upstreamMaxConnections: values.ODOCK_UPSTREAM_MAX_CONNECTIONS,
     authCacheTtlMs: values.ODOCK_AUTH_CACHE_TTL_MS,
     logLevel: values.LOG_LEVEL,
   });

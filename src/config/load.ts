@@ -3,7 +3,7 @@
  * Every problem is reported together, each with its path (`models.2.provider: unknown provider "x"`),
  * so an operator fixes the file in one pass.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -66,8 +66,9 @@ export interface RuntimeConfig {
   readonly apiKeys: readonly ResolvedApiKey[];
 }
 
+/** SHA-256 in hex, one native call (`crypto.hash`: no Hash object per request). */
 export function hashApiKey(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return hash('sha256', secret, 'hex');
 }
 
 const nanosPerUsd = 1_000_000_000n;

@@ -102,8 +102,8 @@ async function respondUnaryNative(
   answer: ProviderAnswer,
   wire: NativeWire,
 ): Promise<void> {
-  const text = await readUpstreamBody(context, answer);
-  const parsed = parseUpstreamJson(text);
+  const bytes = await readUpstreamBody(context, answer);
+  const parsed = parseUpstreamJson(bytes);
   if (wire.kind === 'embeddings') {
     const result = answer.adapter.parseEmbeddingsResponse!(parsed);
     context.outcome.responseModel = result.responseModel;
@@ -113,10 +113,11 @@ async function respondUnaryNative(
     context.outcome.responseModel = result.responseModel;
     context.outcome.providerRequestId = result.providerRequestId;
     account(context, answer.model, result.usage, result.rawUsage);
-    await services.stages.safety.inspectResponse(context, parsed);
+    const inspected = services.stages.safety.inspectResponse(context, parsed);
+    if (inspected !== undefined) await inspected;
   }
   context.outcome.status = 200;
-  sendJsonText(response, 200, text);
+  sendJsonText(response, 200, bytes);
 }
 
 export function executeUnified(
@@ -176,14 +177,14 @@ async function executeUnifiedRoute(
   }
   let stopReason: string | null | undefined;
   try {
-    const text = await readUpstreamBody(context, answer);
-    const parsed = parseUpstreamJson(text);
+    const parsed = parseUpstreamJson(await readUpstreamBody(context, answer));
     const result = answer.adapter.parseChatResponse(parsed, answer.response.headers);
     stopReason = result.stopReason;
     context.outcome.responseModel = result.responseModel;
     context.outcome.providerRequestId = result.providerRequestId;
     account(context, answer.model, result.usage, result.rawUsage);
-    await services.stages.safety.inspectResponse(context, parsed);
+    const inspected = services.stages.safety.inspectResponse(context, parsed);
+    if (inspected !== undefined) await inspected;
     context.outcome.status = 200;
     sendJson(response, 200, toUnifiedResponse(answer.model.provider.name, answer.model.name, result));
   } finally {
@@ -253,20 +254,46 @@ function finishAttemptSpan(span: Span, context: RequestContext, stopReason: stri
   span.end();
 }
 
-async function readUpstreamBody(context: RequestContext, answer: ProviderAnswer): Promise<string> {
+/**
+ * The whole upstream answer as the bytes received (one chunk is passed on without a copy): the
+ * native endpoints relay exactly these bytes, so the answer is decoded once, for its usage,
+ * and never encoded again.
+ */
+async function readUpstreamBody(context: RequestContext, answer: ProviderAnswer): Promise<Buffer> {
   try {
-    return await answer.response.body.text();
+    return await collectBody(answer.response.body);
   } catch (error) {
     if (context.signal.aborted) throw new UpstreamFailure('aborted', error);
+    if (error instanceof UpstreamFailure) throw error.toGatewayError();
     throw new GatewayError('upstream_error', 'The upstream response was interrupted.', { cause: error });
   } finally {
     context.outcome.upstreamEndedAt = performance.now();
   }
 }
 
-function parseUpstreamJson(text: string): unknown {
+function collectBody(body: ProviderAnswer['response']['body']): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let ended = false;
+    body.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+    });
+    body.once('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
+    });
+    body.once('error', reject);
+    body.once('close', () => {
+      if (!ended) reject(new Error('the upstream body closed before its end'));
+    });
+  });
+}
+
+function parseUpstreamJson(bytes: Buffer): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(bytes.toString('utf8'));
   } catch (error) {
     throw new GatewayError('upstream_error', 'The upstream answered with malformed JSON.', { cause: error });
   }

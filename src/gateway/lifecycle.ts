@@ -93,11 +93,15 @@ export async function admit(
   body: Record<string, unknown>,
 ): Promise<BudgetReservation> {
   const { stages } = services;
-  await stages.rateLimit.evaluate(context);
-  await stages.safety.inspectRequest(context, body);
-  const reservation = await stages.budget.reserve(context);
+  let pending = stages.rateLimit.evaluate(context);
+  if (pending !== undefined) await pending;
+  pending = stages.safety.inspectRequest(context, body);
+  if (pending !== undefined) await pending;
+  const reserved = stages.budget.reserve(context);
+  const reservation = reserved instanceof Promise ? await reserved : reserved;
   try {
-    await stages.plugins.beforeProvider(context, body);
+    pending = stages.plugins.beforeProvider(context, body);
+    if (pending !== undefined) await pending;
   } catch (error) {
     await reservation.release();
     throw error;
@@ -125,9 +129,11 @@ export async function settle(
   reservation: BudgetReservation,
 ) {
   try {
-    if (context.outcome.costNanos > 0n) await reservation.settle(context.outcome.costNanos);
-    else await reservation.release();
-    await services.stages.plugins.afterProvider(context);
+    const settled =
+      context.outcome.costNanos > 0n ? reservation.settle(context.outcome.costNanos) : reservation.release();
+    if (settled !== undefined) await settled;
+    const after = services.stages.plugins.afterProvider(context);
+    if (after !== undefined) await after;
   } catch (error) {
     services.logger.error({ request_id: context.requestId, err: error }, 'budget settlement failed');
   }

@@ -110,15 +110,12 @@ export class ProviderCaller {
     span: Span,
   ): Promise<UpstreamResponse> {
     const request = buildRequest(call, model, adapter);
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      accept: call.stream ? 'text/event-stream' : 'application/json',
-      ...model.provider.headers,
-      ...call.forwardHeaders,
-      ...request.headers,
-      ...adapter.authHeaders(model.provider.apiKey),
-      'x-request-id': call.context.requestId,
-    };
+    const fixed = fixedHeadersOf(model.provider, adapter, call.stream);
+    const headers: Record<string, string> = { ...fixed.headers };
+    // The gateway's own credential wins over anything forwarded or built for the request.
+    const forwarded = call.forwardHeaders !== undefined || hasKeys(request.headers);
+    if (forwarded) Object.assign(headers, call.forwardHeaders, request.headers, fixed.auth);
+    headers['x-request-id'] = call.context.requestId;
     // The provider call carries this attempt's span onward as its parent (W3C Trace Context).
     const traceparent = traceparentOf(span) ?? call.context.traceparent;
     if (traceparent !== undefined) headers.traceparent = traceparent;
@@ -131,6 +128,41 @@ export class ProviderCaller {
       signal: call.context.signal,
     });
   }
+}
+
+interface FixedHeaders {
+  /** Content type, accept, the provider's configured headers and its credential. */
+  headers: Readonly<Record<string, string>>;
+  auth: Readonly<Record<string, string>>;
+}
+
+/** Per provider (the resolved configuration is immutable; a reload makes new objects). */
+const fixedHeaderCache = new WeakMap<
+  ResolvedModel['provider'],
+  { unary: FixedHeaders; stream: FixedHeaders }
+>();
+
+function fixedHeadersOf(
+  provider: ResolvedModel['provider'],
+  adapter: ProviderAdapter,
+  stream: boolean,
+): FixedHeaders {
+  let cached = fixedHeaderCache.get(provider);
+  if (cached === undefined) {
+    const auth = Object.freeze(adapter.authHeaders(provider.apiKey));
+    const fixed = (accept: string): FixedHeaders => ({
+      headers: Object.freeze({ 'content-type': 'application/json', accept, ...provider.headers, ...auth }),
+      auth,
+    });
+    cached = { unary: fixed('application/json'), stream: fixed('text/event-stream') };
+    fixedHeaderCache.set(provider, cached);
+  }
+  return stream ? cached.stream : cached.unary;
+}
+
+function hasKeys(record: Record<string, string>): boolean {
+  for (const _ in record) return true;
+  return false;
 }
 
 /** A request the provider family cannot express is the caller's problem (400), not the upstream's. */

@@ -19,7 +19,7 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
 export function sendJsonText(response: ServerResponse, status: number, payload: string | Buffer): void {
   response.writeHead(status, {
     'content-type': 'application/json',
-    'content-length': Buffer.byteLength(payload),
+    'content-length': typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length,
   });
   response.end(payload);
 }

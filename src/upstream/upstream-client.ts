@@ -45,40 +45,70 @@ export class UpstreamFailure extends Error {
 
 export interface UpstreamClientOptions {
   connectTimeoutMs: number;
-  connections?: number;
+  /** Connections per origin at most; undefined: no cap. */
+  connections?: number | undefined;
 }
+
+interface Target {
+  origin: string;
+  path: string;
+}
+
+/** URLs are provider base URL + endpoint path: a bounded set, each parsed once. */
+const maximumCachedTargets = 1_024;
 
 export class UpstreamClient {
   readonly #agent: Agent;
+  readonly #targets = new Map<string, Target>();
 
   constructor(options: UpstreamClientOptions) {
     this.#agent = new Agent({
       connect: { timeout: options.connectTimeoutMs },
-      connections: options.connections ?? 256,
+      ...(options.connections === undefined ? {} : { connections: options.connections }),
       keepAliveTimeout: 30_000,
       keepAliveMaxTimeout: 600_000,
       pipelining: 1,
     });
   }
 
+  /**
+   * Sends the call. The client's signal goes to undici as it is (no composite signal per call).
+   * A unary call's whole-exchange deadline is undici's headers timeout until the answer starts,
+   * then one timer for the time that is left, cleared as soon as the body closes: nothing of a
+   * finished call stays alive (an `AbortSignal.timeout` per call kept a timer and a signal for
+   * the model's whole timeout, tens of thousands at a few thousand calls per second).
+   */
   async send(call: UpstreamCall): Promise<UpstreamResponse> {
-    const deadline = call.totalDeadline ? AbortSignal.timeout(call.timeoutMs) : undefined;
-    const signal = deadline === undefined ? call.signal : AbortSignal.any([call.signal, deadline]);
+    const target = this.#targetOf(call.url);
+    const started = performance.now();
+    let response: Dispatcher.ResponseData;
     try {
-      const response = await this.#agent.request({
-        origin: new URL(call.url).origin,
-        path: pathOf(call.url),
+      response = await this.#agent.request({
+        origin: target.origin,
+        path: target.path,
         method: 'POST',
         headers: call.headers,
         body: call.body,
-        signal,
+        signal: call.signal,
         headersTimeout: call.timeoutMs,
         bodyTimeout: call.timeoutMs,
       });
-      return { status: response.statusCode, headers: response.headers, body: response.body };
     } catch (error) {
-      throw classifyFailure(error, call.signal, deadline);
+      throw classifyFailure(error, call.signal);
     }
+    if (call.totalDeadline) enforceDeadline(response.body, call.timeoutMs - (performance.now() - started));
+    return { status: response.statusCode, headers: response.headers, body: response.body };
+  }
+
+  #targetOf(url: string): Target {
+    let target = this.#targets.get(url);
+    if (target === undefined) {
+      const parsed = new URL(url);
+      target = { origin: parsed.origin, path: parsed.pathname + parsed.search };
+      if (this.#targets.size >= maximumCachedTargets) this.#targets.clear();
+      this.#targets.set(url, target);
+    }
+    return target;
   }
 
   async close(): Promise<void> {
@@ -91,13 +121,20 @@ export class UpstreamClient {
   }
 }
 
-export function classifyFailure(
-  error: unknown,
-  clientSignal: AbortSignal,
-  deadline?: AbortSignal,
-): UpstreamFailure {
+/** Destroys `body` with a timeout failure unless it has closed within `remainingMs`. */
+function enforceDeadline(body: Dispatcher.ResponseData['body'], remainingMs: number): void {
+  const expire = () =>
+    body.destroy(new UpstreamFailure('timeout', new Error('the upstream deadline passed')));
+  if (remainingMs <= 0) {
+    expire();
+    return;
+  }
+  const timer = setTimeout(expire, remainingMs);
+  body.once('close', () => clearTimeout(timer));
+}
+
+export function classifyFailure(error: unknown, clientSignal: AbortSignal): UpstreamFailure {
   if (error instanceof UpstreamFailure) return error;
-  if (deadline?.aborted) return new UpstreamFailure('timeout', error);
   if (clientSignal.aborted) return new UpstreamFailure('aborted', error);
   if (
     error instanceof undiciErrors.HeadersTimeoutError ||
@@ -106,9 +143,4 @@ export function classifyFailure(
   )
     return new UpstreamFailure('timeout', error);
   return new UpstreamFailure('network', error);
-}
-
-function pathOf(url: string): string {
-  const parsed = new URL(url);
-  return parsed.pathname + parsed.search;
 }
