@@ -17,6 +17,7 @@ import {
   readCount,
   readRecord,
   readString,
+  startDelta,
   usageWith,
 } from './response-fields.ts';
 import type {
@@ -316,12 +317,7 @@ export class GeminiStreamParser implements StreamParser {
     const deltas: StreamDelta[] = [];
     if (!this.#started) {
       this.#started = true;
-      const start: StreamDelta & { type: 'start' } = { type: 'start' };
-      const model = readString(chunk['modelVersion']);
-      const id = readString(chunk['responseId']);
-      if (model !== undefined) start.responseModel = model;
-      if (id !== undefined) start.providerRequestId = id;
-      deltas.push(start);
+      deltas.push(startDelta(chunk['modelVersion'], chunk['responseId']));
     }
     const candidates = readArray(chunk['candidates']);
     const candidate = readRecord(candidates[0]);

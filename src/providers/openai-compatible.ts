@@ -19,6 +19,7 @@ import {
   readHeader,
   readRecord,
   readString,
+  startDelta,
   usageWith,
 } from './response-fields.ts';
 import type {
@@ -246,12 +247,7 @@ export class OpenAIChatStreamParser implements StreamParser {
     const deltas: StreamDelta[] = [];
     if (!this.#started) {
       this.#started = true;
-      const start: StreamDelta & { type: 'start' } = { type: 'start' };
-      const model = readString(chunk['model']);
-      const id = readString(chunk['id']);
-      if (model !== undefined) start.responseModel = model;
-      if (id !== undefined) start.providerRequestId = id;
-      deltas.push(start);
+      deltas.push(startDelta(chunk['model'], chunk['id']));
     }
     // The gateway never asks for `n > 1`, so choice 0 is the whole answer.
     const choice = readRecord(readArray(chunk['choices'])[0]);

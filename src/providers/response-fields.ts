@@ -3,7 +3,7 @@
  * JSON the gateway did not produce), so every adapter reads fields through these guards instead
  * of casting: a missing or mistyped field becomes `undefined`, never a crash deep in a mapper.
  */
-import { emptyUsage, type StopReason, type TokenUsage } from './types.ts';
+import { emptyUsage, type StopReason, type StreamDelta, type TokenUsage } from './types.ts';
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -64,4 +64,14 @@ export function usageWith(counts: Partial<TokenUsage>): TokenUsage {
     if (count !== undefined) usage[key] = count;
   }
   return usage;
+}
+
+/** The `start` delta of a stream: the response model and the provider's id, where the first chunk names them. */
+export function startDelta(model: unknown, id: unknown): StreamDelta & { type: 'start' } {
+  const start: StreamDelta & { type: 'start' } = { type: 'start' };
+  const responseModel = readString(model);
+  const providerRequestId = readString(id);
+  if (responseModel !== undefined) start.responseModel = responseModel;
+  if (providerRequestId !== undefined) start.providerRequestId = providerRequestId;
+  return start;
 }
