@@ -79,9 +79,10 @@ function recordOneRequest(metrics: MetricsRecorder, index: number): void {
   metrics.observe('providerTimeToFirstToken', 0.2, { provider, model });
   metrics.increment('streamSessionsTotal', { provider, outcome: 'completed' });
   metrics.observe('streamDuration', 0.8, { provider });
-  const tenant = { provider, model, organization_id: 'org-1', api_key_id: `key-${index % 8}` };
+  const organization_id = 'org-1';
+  const api_key_id = `key-${index % 8}`;
   for (const token_class of ['input', 'output', 'billable'])
-    metrics.increment('tokensTotal', { ...tenant, token_class }, 120);
+    metrics.increment('tokensTotal', { provider, model, organization_id, api_key_id, token_class }, 120);
   metrics.increment('costUsdTotal', { provider, model, organization_id: 'org-1' }, 0.00012);
 }
 

@@ -76,16 +76,21 @@ export class Authenticator {
     const cached = this.#cache.get(keyHash);
     const hit = cached !== undefined && cached.expiresAt > now;
     this.#metrics.increment('cacheLookupsTotal', { cache: 'auth', cache_hit: hit ? 'true' : 'false' });
-    startChildSpan(parent, spanNames.cacheLookup, {
+    startChildSpan(parent, spanNames.cacheLookup, () => ({
       [spanAttributes.module]: 'auth',
       [spanAttributes.cacheHit]: hit,
-    }).end();
+    })).end();
     if (hit) return cached.key;
     let key: StoredApiKey | undefined;
     try {
-      key = await inSpan(parent, spanNames.storagePostgres, () => this.#store.findApiKeyByHash(keyHash), {
-        [spanAttributes.module]: 'auth',
-      });
+      key = await inSpan(
+        parent,
+        spanNames.storagePostgres,
+        () => this.#store.findApiKeyByHash(keyHash),
+        () => ({
+          [spanAttributes.module]: 'auth',
+        }),
+      );
     } catch (error) {
       throw new GatewayError('auth_unavailable', undefined, { cause: error });
     }

@@ -180,7 +180,7 @@ function startAttemptSpan(call: ProviderCall, model: ResolvedModel, index: numbe
   return startChildSpan(
     call.parentSpan,
     spanNames.providerRequest,
-    {
+    () => ({
       [spanAttributes.provider]: model.provider.name,
       [spanAttributes.model]: model.name,
       [spanAttributes.stream]: call.stream,
@@ -189,7 +189,7 @@ function startAttemptSpan(call: ProviderCall, model: ResolvedModel, index: numbe
       [spanAttributes.genAiProviderName]:
         model.provider.type === 'gemini' ? 'gcp.gemini' : model.provider.type,
       [spanAttributes.genAiRequestModel]: model.upstreamModel,
-    },
+    }),
     SpanKind.CLIENT,
   );
 }

@@ -27,6 +27,8 @@ export interface StreamRelayResult {
   errorMessage: string | undefined;
 }
 
+const streamSpanAttributes = { [spanAttributes.stream]: true };
+
 const sseHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
@@ -41,7 +43,7 @@ export async function relayStream(
   output: StreamOutput,
   parentSpan?: Span,
 ): Promise<StreamRelayResult> {
-  const span = startChildSpan(parentSpan, spanNames.providerStream, { [spanAttributes.stream]: true });
+  const span = startChildSpan(parentSpan, spanNames.providerStream, streamSpanAttributes);
   try {
     const result = await relay(context, response, upstream, adapter, output, span);
     span.setAttribute(spanAttributes.decision, result.outcome);

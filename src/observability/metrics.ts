@@ -21,6 +21,10 @@ export type Labels<Key extends keyof Catalog = keyof Catalog> = {
   readonly [Label in Catalog[Key]['labels'][number] & MetricLabel]?: string;
 };
 
+/**
+ * Recorders read the label values during the call and neither keep nor change the label object,
+ * so callers may pass one object to several recordings (or a shared constant).
+ */
 export interface MetricsRecorder {
   increment<Key extends CounterKey>(metric: Key, labels?: Labels<Key>, value?: number): void;
   observe<Key extends HistogramKey>(metric: Key, value: number, labels?: Labels<Key>): void;

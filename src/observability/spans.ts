@@ -3,6 +3,13 @@
  * composition root). Parents are passed explicitly rather than through an async context
  * manager: the request path stays free of AsyncLocalStorage bookkeeping, and a stage needs
  * one line to trace itself: `await inSpan(context.span, spanNames.x, (span) => work())`.
+ *
+ * Spans cost only when their trace is recorded. Under a parent whose trace the sampler dropped
+ * (90 % of requests at a 0.1 ratio, all of them with trace export off) a child would be a
+ * non-recording span too, so the helpers hand back the parent itself (a non-recording span:
+ * its `end()` and setters do nothing) instead of asking the SDK for a new one, and never build
+ * the attributes when they are given as a function. Sampled traces get exactly the spans and
+ * attributes they always had.
  */
 import {
   type Attributes,
@@ -11,6 +18,7 @@ import {
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
+  TraceFlags,
   type Tracer,
   trace,
 } from '@opentelemetry/api';
@@ -34,37 +42,85 @@ const headerGetter: TextMapGetter<Record<string, string | string[] | undefined>>
 
 export type { Span };
 
-/** The root `http.request` span; an incoming W3C `traceparent` becomes its parent. */
+/** Span attributes, or a function building them: called only when the span records. */
+export type LazyAttributes = Attributes | (() => Attributes);
+
+/**
+ * Whether a child of `parent` would be recorded. The samplers in use (parent-based ratio, or
+ * always-off with export off) record a child exactly when its parent's trace is sampled. The
+ * sampled flag is read rather than `isRecording()` alone: a recorded parent that has already
+ * ended (the root span, when the usage record is collected after the response) no longer
+ * records, yet its children belong to the sampled trace.
+ */
+export function recordsChildren(parent: Span): boolean {
+  return (parent.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0 || parent.isRecording();
+}
+
+/**
+ * The root `http.request` span; an incoming W3C `traceparent` becomes its parent. It is always
+ * created, recording or not: its trace id goes into the log lines and the usage record.
+ * Attributes given as a function are built only when the span records.
+ */
 export function startServerSpan(
   name: string,
   headers: Record<string, string | string[] | undefined>,
-  attributes: Attributes,
+  attributes: LazyAttributes,
 ): Span {
   const parent =
     headers.traceparent === undefined
       ? ROOT_CONTEXT
       : propagator.extract(ROOT_CONTEXT, headers, headerGetter);
-  return tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  if (typeof attributes !== 'function')
+    return tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  const span = tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
+  if (span.isRecording()) span.setAttributes(attributes());
+  return span;
 }
 
+/**
+ * A child span of `parent` (or a root span when there is none). Under a parent whose trace is
+ * not recorded, `parent` itself is returned: ending it or setting attributes on it is a no-op,
+ * and the upstream `traceparent` then names the parent, which nobody records either.
+ */
 export function startChildSpan(
   parent: Span | undefined,
   name: string,
-  attributes?: Attributes,
+  attributes?: LazyAttributes,
   kind?: SpanKind,
 ): Span {
+  if (parent !== undefined && !recordsChildren(parent)) return parent;
   const parentContext = parent === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, parent);
-  return tracer.startSpan(name, { attributes, kind: kind ?? SpanKind.INTERNAL }, parentContext);
+  return tracer.startSpan(
+    name,
+    {
+      attributes: typeof attributes === 'function' ? attributes() : attributes,
+      kind: kind ?? SpanKind.INTERNAL,
+    },
+    parentContext,
+  );
 }
 
-/** Runs `work` in a child span, ending it and recording a failure's class (never its message). */
-export async function inSpan<T>(
+/**
+ * Runs `work` in a child span, ending it and recording a failure's class (never its message).
+ * Under a parent whose trace is not recorded, `work` runs with the parent and no span is made.
+ */
+export function inSpan<T>(
   parent: Span | undefined,
   name: string,
   work: (span: Span) => Promise<T> | T,
-  attributes?: Attributes,
+  attributes?: LazyAttributes,
 ): Promise<T> {
-  const span = startChildSpan(parent, name, attributes);
+  if (parent !== undefined && !recordsChildren(parent)) {
+    try {
+      return Promise.resolve(work(parent));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  return runInSpan(startChildSpan(parent, name, attributes), work);
+}
+
+async function runInSpan<T>(span: Span, work: (span: Span) => Promise<T> | T): Promise<T> {
   try {
     return await work(span);
   } catch (error) {
@@ -83,15 +139,14 @@ export function markSpanFailed(span: Span, error: unknown, errorClass?: string):
   span.setStatus({ code: SpanStatusCode.ERROR, message: code });
 }
 
-/** The W3C `traceparent` of `span`, for the upstream provider request. */
+/**
+ * The W3C `traceparent` of `span`, for the upstream provider request: the header the W3C
+ * propagator would inject, built without its context and carrier objects.
+ */
 export function traceparentOf(span: Span): string | undefined {
-  const carrier: Record<string, string> = {};
-  propagator.inject(trace.setSpan(ROOT_CONTEXT, span), carrier, {
-    set: (target, key, value) => {
-      target[key] = value;
-    },
-  });
-  return carrier.traceparent;
+  const spanContext = span.spanContext();
+  if (!trace.isSpanContextValid(spanContext)) return undefined;
+  return `00-${spanContext.traceId}-${spanContext.spanId}-0${Number(spanContext.traceFlags || TraceFlags.NONE).toString(16)}`;
 }
 
 /** Trace and span ids in log-field form; all-zero ids (no tracing at all) are omitted. */

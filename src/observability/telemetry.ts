@@ -5,6 +5,7 @@
  * cost series, ends its root span and writes its one access log line.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { RequestContext } from '../gateway/request-context.ts';
@@ -17,7 +18,7 @@ import type { ObservabilitySettings } from './observability-settings.ts';
 import { OtlpMetricsRecorder } from './otlp-metrics.ts';
 import { FanOutMetricsRecorder, PrometheusMetricsRecorder } from './prometheus-metrics.ts';
 import { registerRuntimeMetrics } from './runtime-metrics.ts';
-import { markSpanFailed, spanIds, startServerSpan } from './spans.ts';
+import { markSpanFailed, startServerSpan } from './spans.ts';
 import { startTracing } from './tracing.ts';
 
 export interface TelemetryOptions {
@@ -73,14 +74,17 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     logger,
     settings,
     requestStarted(context, method, headers) {
-      const span = startServerSpan(spanNames.httpRequest, headers, {
+      // The root span always exists (its trace id goes to logs and the usage record); its
+      // attributes are built only when the sampler records it.
+      const span = startServerSpan(spanNames.httpRequest, headers, () => ({
         [spanAttributes.requestId]: context.requestId,
         [spanAttributes.route]: context.route,
         [spanAttributes.endpoint]: context.endpoint,
         'http.request.method': method,
-      });
+      }));
       context.span = span;
-      context.traceId = spanIds(span).trace_id;
+      const spanContext = span.spanContext();
+      context.traceId = trace.isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
       metrics.adjust('requestsInFlight', 1, { route: context.route });
     },
     requestEnded(context) {
@@ -106,6 +110,10 @@ export function statusClass(status: number): string {
   return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'unknown';
 }
 
+/**
+ * The request's series. Label objects are plain literals built once per label set of this
+ * request (no spreads): recorders read label values and never keep the objects.
+ */
 function recordRequest(metrics: MetricsRecorder, context: RequestContext): void {
   const { outcome, route, endpoint } = context;
   const seconds = (performance.now() - context.startedAt) / 1000;
@@ -123,16 +131,18 @@ function recordRequest(metrics: MetricsRecorder, context: RequestContext): void 
   const attempts = outcome.attempts;
   if (attempts.length === 0) return;
   for (const attempt of attempts) {
-    const labels = { provider: attempt.provider, model: attempt.model };
+    const { provider, model } = attempt;
     metrics.increment('providerRequestsTotal', {
-      ...labels,
+      provider,
+      model,
       endpoint,
       status_class: attempt.status === undefined ? 'none' : statusClass(attempt.status),
     });
-    metrics.observe('providerRequestDuration', attempt.durationMs / 1000, { ...labels, endpoint });
+    metrics.observe('providerRequestDuration', attempt.durationMs / 1000, { provider, model, endpoint });
     if (attempt.outcome !== 'success')
       metrics.increment('providerErrorsTotal', {
-        ...labels,
+        provider,
+        model,
         error_class: attempt.outcome === 'error' ? (attempt.errorCode ?? 'upstream_error') : attempt.outcome,
       });
   }
@@ -142,27 +152,34 @@ function recordRequest(metrics: MetricsRecorder, context: RequestContext): void 
   metrics.increment('routingDecisionsTotal', {
     decision: !succeeded ? 'exhausted' : attempts.length === 1 ? 'direct' : 'rerouted',
   });
-  const providerLabels = { provider: last.provider, model: last.model };
+  const provider = last.provider;
+  const model = last.model;
   if (outcome.timeToFirstTokenMs !== undefined) {
     const fromUpstream = outcome.timeToFirstTokenMs - (last.startedAt - context.startedAt);
-    metrics.observe('providerTimeToFirstToken', Math.max(0, fromUpstream) / 1000, providerLabels);
+    metrics.observe('providerTimeToFirstToken', Math.max(0, fromUpstream) / 1000, { provider, model });
   }
   if (outcome.stream && outcome.streamOutcome !== undefined) {
-    metrics.increment('streamSessionsTotal', { provider: last.provider, outcome: outcome.streamOutcome });
-    metrics.observe('streamDuration', seconds, { provider: last.provider });
+    metrics.increment('streamSessionsTotal', { provider, outcome: outcome.streamOutcome });
+    metrics.observe('streamDuration', seconds, { provider });
   }
   const principal = context.principal;
-  if (outcome.usage !== undefined && principal !== undefined) {
-    const tenant = { organization_id: principal.organizationId, api_key_id: principal.apiKeyId };
-    for (const [tokenClass, count] of tokenClasses) {
-      const value = count(outcome.usage);
+  const usage = outcome.usage;
+  if (usage !== undefined && principal !== undefined) {
+    const organization_id = principal.organizationId;
+    const api_key_id = principal.apiKeyId;
+    for (const [token_class, count] of tokenClasses) {
+      const value = count(usage);
       if (value > 0)
-        metrics.increment('tokensTotal', { ...providerLabels, ...tenant, token_class: tokenClass }, value);
+        metrics.increment(
+          'tokensTotal',
+          { provider, model, organization_id, api_key_id, token_class },
+          value,
+        );
     }
     if (outcome.costNanos > 0n)
       metrics.increment(
         'costUsdTotal',
-        { ...providerLabels, organization_id: principal.organizationId },
+        { provider, model, organization_id },
         Number(outcome.costNanos) / 1e9,
       );
   }
@@ -192,14 +209,18 @@ function endRootSpan(context: RequestContext): void {
 
 function logRequest(logger: Logger, context: RequestContext): void {
   const { outcome } = context;
-  const fields: Record<string, unknown> = {
-    request_id: context.requestId,
-    ...spanIds(context.span),
-    route: context.route,
-    endpoint: context.endpoint,
-    status: outcome.status,
-    duration_ms: Math.round((performance.now() - context.startedAt) * 1000) / 1000,
-  };
+  // Fields in the order of the contract's lines: request_id, trace_id, span_id, route, ...
+  const fields: Record<string, unknown> = { request_id: context.requestId };
+  const spanContext = context.span?.spanContext();
+  // All-zero ids (no tracing at all) are omitted.
+  if (spanContext !== undefined && trace.isSpanContextValid(spanContext)) {
+    fields.trace_id = spanContext.traceId;
+    fields.span_id = spanContext.spanId;
+  }
+  fields.route = context.route;
+  fields.endpoint = context.endpoint;
+  fields.status = outcome.status;
+  fields.duration_ms = Math.round((performance.now() - context.startedAt) * 1000) / 1000;
   if (context.principal !== undefined) fields.organization_id = context.principal.organizationId;
   if (context.model !== undefined) {
     fields.provider = context.model.provider.name;

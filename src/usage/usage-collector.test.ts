@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { pino } from 'pino';
 import {
@@ -281,6 +281,35 @@ describe('usage collector spans and request contexts', () => {
     assert.equal(publish.attributes['gateway.usage.publisher'], 'database');
     await collector.drain(1_000);
     assert.equal(store.rows[0]!.trace_id, root.spanContext().traceId);
+  });
+
+  test('under an unsampled root no usage spans are made, and the record keeps the trace id', async () => {
+    exporter.reset();
+    const store = new ScriptedStore();
+    const { collector } = collectorWith(store, { queueCapacity: 1, flushIntervalMs: 60_000 });
+    // What the SDK hands out for a trace its sampler dropped: a non-recording span, flags 00.
+    const root = trace.wrapSpanContext({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: TraceFlags.NONE,
+    });
+    const context = finishedContext();
+    context.span = root;
+    context.traceId = root.spanContext().traceId;
+    collector.record(context);
+    for (let index = 0; index < 2; index += 1) {
+      const lost = finishedContext();
+      lost.span = root;
+      collector.record(lost);
+    }
+    await provider.forceFlush();
+    const names = exporter.getFinishedSpans().map((span) => span.name);
+    assert.deepEqual(names, [], 'not for a written record, nor for a lost one');
+    assert.equal(collector.stats().dropped, 2);
+    await collector.drain(1_000);
+    assert.equal(store.rows.length, 1);
+    assert.equal(store.rows[0]!.trace_id, '4bf92f3577b34da6a3ce929d0e0e4736');
+    assert.equal(store.rows[0]!.request_id, context.requestId);
   });
 
   test('a lost record marks gateway.publish.usage as failed', async () => {

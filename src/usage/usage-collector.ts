@@ -25,9 +25,10 @@ import type { RequestContext } from '../gateway/request-context.ts';
 import type { UsageStage } from '../gateway/stages.ts';
 import { spanAttributes, spanNames } from '../observability/catalog.ts';
 import { type MetricsRecorder, noopMetrics } from '../observability/metrics.ts';
+import { recordsChildren } from '../observability/spans.ts';
 import type { Queryable } from '../storage/database.ts';
 import { isRecorded, toUsageRecord, type UsageRecord } from './usage-record.ts';
-import { insertUsageRecords } from './usage-writer.ts';
+import { insertUsageRows, usageRowJson } from './usage-writer.ts';
 
 export interface UsageCollectorOptions {
   /** Where records are written (the gateway's database). */
@@ -74,12 +75,17 @@ export interface DrainResult {
 }
 
 interface Entry {
-  readonly record: UsageRecord;
+  /** The record serialised as its row of the batch (`usageRowJson`, usage-writer.ts). */
+  readonly row: string;
+  readonly requestId: string;
   readonly enqueuedAt: number;
 }
 
 /** Looked up per use: a tracer kept from before the SDK was (re)installed would trace nowhere. */
 const tracer = () => trace.getTracer('odock-server');
+/** Label sets recorded per request, built once (recorders never keep or change label objects). */
+const enqueuedLabels = { outcome: 'enqueued' } as const;
+const droppedLabels = { outcome: 'dropped' } as const;
 /** At most one "records lost" log line per interval while the queue stays full. */
 const dropLogIntervalMs = 5_000;
 
@@ -142,22 +148,29 @@ export class UsageCollector implements UsageStage {
   record(context: RequestContext): void {
     if (!isRecorded(context)) return;
     const finishedAt = performance.now();
-    const collect = tracer().startSpan(
-      spanNames.usageCollect,
-      {
-        attributes: {
-          [spanAttributes.requestId]: context.requestId,
-          ...(context.principal === undefined
-            ? {}
-            : { [spanAttributes.organizationId]: context.principal.organizationId }),
-        },
-      },
-      context.span === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, context.span),
-    );
+    const parent = context.span;
+    // Under a root span whose trace is not recorded, no spans are made: the two spans would be
+    // non-recording ones, so the (non-recording) root stands in for both, and its end() and
+    // setters do nothing. With no root span at all (tools, tests) both spans are made as ever.
+    const traced = parent === undefined || recordsChildren(parent);
+    const collect = traced
+      ? tracer().startSpan(
+          spanNames.usageCollect,
+          {
+            attributes: {
+              [spanAttributes.requestId]: context.requestId,
+              ...(context.principal === undefined
+                ? {}
+                : { [spanAttributes.organizationId]: context.principal.organizationId }),
+            },
+          },
+          parent === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, parent),
+        )
+      : parent;
     try {
-      let record: UsageRecord;
+      let row: string;
       try {
-        record = toUsageRecord(context, finishedAt);
+        row = usageRowJson(toUsageRecord(context, finishedAt));
       } catch (error) {
         this.#stats.ingestErrors += 1;
         this.#metrics.increment('usageIngestErrorsTotal');
@@ -166,30 +179,40 @@ export class UsageCollector implements UsageStage {
         failSpan(collect, 'usage_ingest_error');
         return;
       }
-      const publish = tracer().startSpan(
-        spanNames.publishUsage,
-        { attributes: { [spanAttributes.usagePublisher]: this.#publisher } },
-        trace.setSpan(ROOT_CONTEXT, collect),
-      );
-      if (!this.enqueue(record)) failSpan(publish, 'usage_queue_full');
+      const publish = traced
+        ? tracer().startSpan(
+            spanNames.publishUsage,
+            { attributes: { [spanAttributes.usagePublisher]: this.#publisher } },
+            trace.setSpan(ROOT_CONTEXT, collect),
+          )
+        : collect;
+      if (!this.#enqueueRow(row, context.requestId)) failSpan(publish, 'usage_queue_full');
       publish.end();
     } finally {
       collect.end();
     }
   }
 
-  /** Queues a built record; false when it was lost (queue full or collector closed). */
+  /**
+   * Queues a built record (serialised to its row here; a record JSON cannot represent throws);
+   * false when it was lost (queue full or collector closed).
+   */
   enqueue(record: UsageRecord): boolean {
+    return this.#enqueueRow(usageRowJson(record), record.requestId);
+  }
+
+  /** Queues a record as its row (JSON, built once here, joined into the batch at flush). */
+  #enqueueRow(row: string, requestId: string): boolean {
     if (this.#closed || this.#queue.length >= this.#capacity) {
       this.#stats.dropped += 1;
       this.#metrics.increment('usageEnqueueErrorsTotal');
-      this.#metrics.increment('usagePublishTotal', { outcome: 'dropped' });
-      this.#logDrop(record);
+      this.#metrics.increment('usagePublishTotal', droppedLabels);
+      this.#logDrop(requestId);
       return false;
     }
-    this.#queue.push({ record, enqueuedAt: performance.now() });
+    this.#queue.push({ row, requestId, enqueuedAt: performance.now() });
     this.#stats.enqueued += 1;
-    this.#metrics.increment('usagePublishTotal', { outcome: 'enqueued' });
+    this.#metrics.increment('usagePublishTotal', enqueuedLabels);
     this.#metrics.set('usageQueueDepth', this.#queue.length);
     this.#schedule();
     return true;
@@ -226,7 +249,7 @@ export class UsageCollector implements UsageStage {
     const written = this.#stats.flushed - flushedBefore;
     if (lost > 0) {
       this.#logger.error(
-        { lost, written, request_ids: this.#queue.slice(0, 20).map((entry) => entry.record.requestId) },
+        { lost, written, request_ids: this.#queue.slice(0, 20).map((entry) => entry.requestId) },
         'usage records lost at shutdown: the store did not accept them before the deadline',
       );
     } else {
@@ -318,14 +341,14 @@ export class UsageCollector implements UsageStage {
    */
   async #writeIsolating(batch: Entry[]): Promise<void> {
     try {
-      await this.#write(batch.map((entry) => entry.record));
+      await this.#write(batch.map((entry) => entry.row));
       this.#removeHead(batch, 'flushed');
     } catch (error) {
       if (!isPermanentDataError(error)) throw error;
       if (batch.length === 1) {
         this.#removeHead(batch, 'rejected');
         this.#logger.error(
-          { request_id: batch[0]!.record.requestId, err: error },
+          { request_id: batch[0]!.requestId, err: error },
           'usage record refused by the store; dropped',
         );
         return;
@@ -336,7 +359,7 @@ export class UsageCollector implements UsageStage {
     }
   }
 
-  async #write(records: UsageRecord[]): Promise<void> {
+  async #write(rows: string[]): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -345,7 +368,7 @@ export class UsageCollector implements UsageStage {
       );
     });
     try {
-      await Promise.race([insertUsageRecords(this.#database, records), timeout]);
+      await Promise.race([insertUsageRows(this.#database, rows), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -365,7 +388,7 @@ export class UsageCollector implements UsageStage {
     this.#metrics.set('usageQueueDepth', this.#queue.length);
   }
 
-  #logDrop(record: UsageRecord): void {
+  #logDrop(requestId: string): void {
     this.#droppedSinceLog += 1;
     const now = performance.now();
     if (now - this.#lastDropLogAt < dropLogIntervalMs) return;
@@ -373,7 +396,7 @@ export class UsageCollector implements UsageStage {
       {
         lost: this.#droppedSinceLog,
         lost_total: this.#stats.dropped,
-        request_id: record.requestId,
+        request_id: requestId,
         queue_capacity: this.#capacity,
         reason: this.#closed ? 'collector_closed' : 'queue_full',
       },

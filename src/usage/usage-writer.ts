@@ -5,6 +5,7 @@
  * and PostgreSQL. `json` rather than `jsonb`: the document is read once, so building the
  * binary jsonb form of the whole batch first is wasted work. `ON CONFLICT DO NOTHING` on the (requested_at, id) key makes a retried
  * batch idempotent: a write that committed but whose answer was lost is not duplicated.
+ * Each row's JSON is built once (`usageRowJson`); a batch is those strings joined.
  */
 import type { Queryable } from '../storage/database.ts';
 import type { UsageRecord } from './usage-record.ts';
@@ -65,9 +66,36 @@ export async function insertUsageRecords(
   database: Queryable,
   records: readonly UsageRecord[],
 ): Promise<number> {
-  if (records.length === 0) return 0;
-  await database.query(insertSql, [JSON.stringify(records.map(toRow))]);
-  return records.length;
+  return insertUsageRows(database, records.map(usageRowJson));
+}
+
+/**
+ * Inserts records already serialised by `usageRowJson` (the collector serialises each record
+ * once, when it is accepted, so a flush only joins strings): the parameter is the same JSON
+ * array text `JSON.stringify(records.map(toRow))` would give.
+ */
+export async function insertUsageRows(database: Queryable, rows: readonly string[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  await database.query(insertSql, [jsonArray(rows)]);
+  return rows.length;
+}
+
+/**
+ * `[row,row,...]` made by ONE join, so the parameter is a flat string. `'[' + rows.join(',') + ']'`
+ * would be a rope that the driver flattens again when it encodes the parameter: a second copy
+ * of the whole batch (a large-object allocation, and the costliest part of a flush).
+ */
+function jsonArray(rows: readonly string[]): string {
+  const parts = rows.slice();
+  const last = parts.length - 1;
+  parts[0] = `[${parts[0]}`;
+  parts[last] = `${parts[last]}]`;
+  return parts.join(',');
+}
+
+/** One record as the JSON object `json_to_recordset` reads: its keys are the column names. */
+export function usageRowJson(record: UsageRecord): string {
+  return JSON.stringify(toRow(record));
 }
 
 function toRow(record: UsageRecord): Record<(typeof columns)[number][0], unknown> {
