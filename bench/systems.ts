@@ -7,6 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gatewayNodeFlags } from '../src/node-flags.ts';
 import { upstreamHeader } from './bare-proxy.ts';
 import { type Service, startService } from './processes.ts';
 import type { RequestSpec } from './wrk.ts';
@@ -175,12 +176,21 @@ export async function startSystem(
   const port = String(environment.portBase + ports.system[system]);
   const logFile = join(environment.runDir, `${system}.log`);
   const node = [process.execPath, ...(options.nodeFlags ?? [])];
+  // The gateway runs with the flags it ships with (src/node-flags.ts); the bare proxy too, as
+  // the ceiling of the same stack. Portkey runs as its package starts it.
+  const shipped = [...gatewayNodeFlags, ...node.slice(1)];
   const extra = options.env ?? {};
   switch (system) {
     case 'bare':
       return startService({
         name: system,
-        command: [...node, fileURLToPath(new URL('./bare-proxy.ts', import.meta.url)), '--port', port],
+        command: [
+          process.execPath,
+          ...shipped,
+          fileURLToPath(new URL('./bare-proxy.ts', import.meta.url)),
+          '--port',
+          port,
+        ],
         cpu: environment.systemCpu,
         env: { PATH: process.env.PATH, NODE_ENV: 'production', ...extra },
         logFile,
@@ -191,7 +201,7 @@ export async function startSystem(
       const config = await configFor(environment);
       return startService({
         name: system,
-        command: [...node, join(environment.gatewayRoot, 'src/cli.ts'), 'serve'],
+        command: [process.execPath, ...shipped, join(environment.gatewayRoot, 'src/cli.ts'), 'serve'],
         cpu: environment.systemCpu,
         cwd: environment.gatewayRoot,
         env: { ...odockEnvironment(environment, system === 'odock', config), PORT: port, ...extra },

@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { describe, test } from 'node:test';
+import { gatewayNodeFlags } from '../../src/node-flags.ts';
 import { readText, repositoryPath, repositoryRoot } from './stack-files.ts';
 
 interface Instruction {
@@ -101,9 +102,11 @@ describe('Dockerfile', () => {
     assert.match(lastOf('EXPOSE')?.argument ?? '', new RegExp(`^${port}$`));
   });
 
-  test('starts `node src/cli.ts serve`', () => {
-    assert.deepEqual(JSON.parse(lastOf('ENTRYPOINT')!.argument), ['node', 'src/cli.ts']);
+  test('starts `node <gateway Node flags> src/cli.ts serve`, as `npm start` does', () => {
+    assert.deepEqual(JSON.parse(lastOf('ENTRYPOINT')!.argument), ['node', ...gatewayNodeFlags, 'src/cli.ts']);
     assert.deepEqual(JSON.parse(lastOf('CMD')!.argument), ['serve']);
+    const manifest = JSON.parse(readText('package.json'));
+    assert.equal(manifest.scripts.start, ['node', ...gatewayNodeFlags, 'src/cli.ts', 'serve'].join(' '));
   });
 
   test('copies only paths that exist and that the build context sends', () => {

@@ -1,0 +1,13 @@
+/**
+ * The Node.js flags the gateway is started with (`npm start`, the Dockerfile's ENTRYPOINT and
+ * the benchmark's gateway process; a test keeps the three equal). They cannot be applied from
+ * inside the process: V8 sizes its heap before any of our code runs.
+ *
+ * `--max-semi-space-size=4` (MiB): V8's default young generation on a 64-bit machine grows to
+ * 64 MiB semi-spaces; the gateway then scavenges every ~50 MB of allocation and copies every
+ * object still alive at that moment, which on one core stopped the event loop 20-40 ms at a
+ * time and cost more CPU per request in all (the parallel scavenger's helper threads compete
+ * with the main thread). With 4 MiB semi-spaces the pauses are about 2 ms (p99 about 6 ms) and
+ * the CPU per request is lower; measured in docs/performance.md ("Garbage collection").
+ */
+export const gatewayNodeFlags: readonly string[] = ['--max-semi-space-size=4'];
