@@ -98,10 +98,10 @@ export class Scenarios {
    * Closed-loop search for the most requests/s at added p99 ≤ 5 ms and < 0.1 % errors (20 ms
    * mock), one connection count after another, then one bisection step; then an open-loop run
    * at the rate found (and at the issue's target rate for odock-server) to check it without
-   * coordinated omission. A system leaves the ladder after two failed steps in a row, or a
-   * failed step that brought no more throughput (saturated): one garbage-collection pause can
-   * fail a short step, and must not end the search by itself. The highest throughput seen,
-   * pass or fail, is kept as the system's saturation throughput.
+   * coordinated omission. A system leaves the ladder only after a failed step that brought no
+   * more throughput (saturated): a failed latency step (one garbage-collection pause can fail a
+   * short step) must not end the climb, or the saturation throughput, the highest seen pass or
+   * fail, would be whatever the system reached when its tail first went over the limit.
    */
   async throughput(): Promise<void> {
     const { durations, searchLadder } = this.#options;
@@ -109,7 +109,6 @@ export class Scenarios {
     const lastPass = new Map<SystemId, number>();
     /** The first failed connection count above the last pass: the bisection's upper end. */
     const failAbove = new Map<SystemId, number>();
-    const failuresInARow = new Map<SystemId, number>();
     let active = this.#systems;
 
     const baselineFor = (rps: number): number => {
@@ -195,13 +194,10 @@ export class Scenarios {
         if (pass) {
           lastPass.set(system, concurrency);
           failAbove.delete(system);
-          failuresInARow.set(system, 0);
           continue;
         }
         if (!failAbove.has(system)) failAbove.set(system, concurrency);
-        const failures = (failuresInARow.get(system) ?? 0) + 1;
-        failuresInARow.set(system, failures);
-        if (failures >= 2 || !gained) retired.add(system);
+        if (!gained) retired.add(system);
       }
       active = active.filter((system) => !retired.has(system));
     }
