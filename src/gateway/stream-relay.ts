@@ -71,12 +71,14 @@ async function relay(
   let errorMessage: string | undefined;
   let errorForwarded = false;
 
-  const write = async (text: string): Promise<void> => {
-    if (!response.write(text)) await once(response, 'drain', { signal: context.signal });
+  // Writes are synchronous; only a full socket buffer (`write` returning false) makes the relay
+  // wait, once per upstream chunk, for `drain`: no promise per event on the common path.
+  let pushedBack = false;
+  const write = (text: string): void => {
+    if (!response.write(text)) pushedBack = true;
   };
-  const handle = async (event: SseEvent): Promise<void> => {
+  const handle = (event: SseEvent): void => {
     const deltas = parser.parse(event);
-    let forward = true;
     for (const delta of deltas) {
       accumulator.add(delta);
       if (delta.type === 'error') errorMessage = delta.message || 'The upstream stream failed.';
@@ -91,14 +93,14 @@ async function relay(
       }
     }
     if (output.kind === 'native') {
-      if (output.dropUsageOnlyChunks && isUsageOnly(deltas)) forward = false;
-      if (forward) await write(encodeSseEvent(output.format === 'anthropic' ? event : { data: event.data }));
+      if (!(output.dropUsageOnlyChunks && isUsageOnly(deltas)))
+        write(encodeSseEvent(output.format === 'anthropic' ? event : { data: event.data }));
       errorForwarded = errorMessage !== undefined;
     } else {
       for (const delta of deltas) {
         if (delta.type !== 'error' && delta.type !== 'done' && delta.type !== 'usage') {
           const text = output.encoder.encode(delta);
-          if (text.length > 0) await write(text);
+          if (text.length > 0) write(text);
         }
       }
     }
@@ -107,12 +109,16 @@ async function relay(
   try {
     for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
       for (const event of decoder.push(chunk)) {
-        await handle(event);
+        handle(event);
         if (errorMessage !== undefined) break;
       }
       if (errorMessage !== undefined) break;
+      if (pushedBack) {
+        pushedBack = false;
+        await once(response, 'drain', { signal: context.signal });
+      }
     }
-    if (errorMessage === undefined) for (const event of decoder.end()) await handle(event);
+    if (errorMessage === undefined) for (const event of decoder.end()) handle(event);
   } catch (error) {
     if (!context.signal.aborted) errorMessage = 'The upstream stream was interrupted.';
     else void error;
