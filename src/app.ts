@@ -68,7 +68,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const { settings } = options;
   const observability = loadObservabilitySettings(options.env ?? process.env);
   let config = await loadConfigFile(settings.configPath, options.env ?? process.env);
-  const telemetry = startTelemetry({
+  const telemetry = await startTelemetry({
     settings: observability,
     logLevel: settings.logLevel,
     version: observability.resource['service.version'] ?? 'dev',

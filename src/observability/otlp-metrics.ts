@@ -4,10 +4,12 @@
  * `/metrics` keeps answering either way; the contract asks operators to scrape one path only.
  */
 import type { Attributes, Counter, Gauge, Histogram, UpDownCounter } from '@opentelemetry/api';
-import { OTLPMetricExporter as OtlpGrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
-import { OTLPMetricExporter as OtlpHttpMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
 import { type MetricDefinition, type MetricKey, metricCatalog } from './catalog.ts';
 import type {
   CounterKey,
@@ -26,11 +28,20 @@ export class OtlpMetricsRecorder implements MetricsRecorder {
   readonly #provider: MeterProvider;
   readonly #instruments = new Map<MetricKey, { instrument: Instrument; labels: readonly string[] }>();
 
-  constructor(settings: ObservabilitySettings) {
+  /** Imports the exporter package the settings name (only that one: see `startTracing`). */
+  static async create(settings: ObservabilitySettings): Promise<OtlpMetricsRecorder> {
     const exporter =
       settings.metricsExporter === 'otlpgrpc'
-        ? new OtlpGrpcMetricExporter({ url: new URL(settings.endpoint).origin.replace(':4318', ':4317') })
-        : new OtlpHttpMetricExporter({ url: `${settings.endpoint}/v1/metrics` });
+        ? new (await import('@opentelemetry/exporter-metrics-otlp-grpc')).OTLPMetricExporter({
+            url: new URL(settings.endpoint).origin.replace(':4318', ':4317'),
+          })
+        : new (await import('@opentelemetry/exporter-metrics-otlp-http')).OTLPMetricExporter({
+            url: `${settings.endpoint}/v1/metrics`,
+          });
+    return new OtlpMetricsRecorder(settings, exporter);
+  }
+
+  constructor(settings: ObservabilitySettings, exporter: PushMetricExporter) {
     this.#provider = new MeterProvider({
       resource: resourceFromAttributes(settings.resource),
       readers: [

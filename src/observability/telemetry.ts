@@ -51,11 +51,11 @@ const tokenClasses: ReadonlyArray<[string, (usage: TokenUsage) => number]> = [
   ['billable', (usage) => (usage.embeddings > 0 ? usage.embeddings : usage.input + usage.output)],
 ];
 
-export function startTelemetry(options: TelemetryOptions): Telemetry {
+export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
   const { settings } = options;
   const registry = new Registry();
   const prometheus = new PrometheusMetricsRecorder(registry, settings.tenantLabels);
-  const otlp = settings.metricsExporter === 'none' ? undefined : new OtlpMetricsRecorder(settings);
+  const otlp = settings.metricsExporter === 'none' ? undefined : await OtlpMetricsRecorder.create(settings);
   const metrics: MetricsRecorder =
     otlp === undefined ? prometheus : new FanOutMetricsRecorder([prometheus, otlp]);
   const runtime = registerRuntimeMetrics(registry, options.version);
@@ -64,7 +64,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   if (settings.logToFile) sinks.push(fileSink({ directory: settings.logsPath! }));
   const destination = new BoundedLogDestination({ sinks, metrics });
   const logger = createLogger({ level: options.logLevel, resource: settings.resource, destination });
-  const tracing = startTracing(settings, metrics);
+  const tracing = await startTracing(settings, metrics);
   const flushOnExit = () => destination.flushSync();
   process.once('exit', flushOnExit);
 
