@@ -19,13 +19,12 @@
  * Metrics are the usage pipeline series of the telemetry contract; spans are
  * `gateway.usage.collect` → `gateway.publish.usage` under the request's root span.
  */
-import { ROOT_CONTEXT, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { RequestContext } from '../gateway/request-context.ts';
 import type { UsageStage } from '../gateway/stages.ts';
 import { spanAttributes, spanNames } from '../observability/catalog.ts';
 import { type MetricsRecorder, noopMetrics } from '../observability/metrics.ts';
-import { recordsChildren } from '../observability/spans.ts';
+import { markSpanFailed, startChildSpan } from '../observability/spans.ts';
 import type { Queryable } from '../storage/database.ts';
 import { isRecorded, toUsageRecord, type UsageRecord } from './usage-record.ts';
 import { insertUsageRows, usageRowJson } from './usage-writer.ts';
@@ -82,7 +81,6 @@ interface Entry {
 }
 
 /** Looked up per use: a tracer kept from before the SDK was (re)installed would trace nowhere. */
-const tracer = () => trace.getTracer('odock-server');
 /** Label sets recorded per request, built once (recorders never keep or change label objects). */
 const enqueuedLabels = { outcome: 'enqueued' } as const;
 const droppedLabels = { outcome: 'dropped' } as const;
@@ -148,25 +146,14 @@ export class UsageCollector implements UsageStage {
   record(context: RequestContext): void {
     if (!isRecorded(context)) return;
     const finishedAt = performance.now();
-    const parent = context.span;
-    // Under a root span whose trace is not recorded, no spans are made: the two spans would be
-    // non-recording ones, so the (non-recording) root stands in for both, and its end() and
-    // setters do nothing. With no root span at all (tools, tests) both spans are made as ever.
-    const traced = parent === undefined || recordsChildren(parent);
-    const collect = traced
-      ? tracer().startSpan(
-          spanNames.usageCollect,
-          {
-            attributes: {
-              [spanAttributes.requestId]: context.requestId,
-              ...(context.principal === undefined
-                ? {}
-                : { [spanAttributes.organizationId]: context.principal.organizationId }),
-            },
-          },
-          parent === undefined ? ROOT_CONTEXT : trace.setSpan(ROOT_CONTEXT, parent),
-        )
-      : parent;
+    // Under a root span whose trace is not sampled, startChildSpan makes no span: the
+    // non-recording root stands in for both spans, and its end() and setters do nothing.
+    const collect = startChildSpan(context.span, spanNames.usageCollect, () => ({
+      [spanAttributes.requestId]: context.requestId,
+      ...(context.principal === undefined
+        ? {}
+        : { [spanAttributes.organizationId]: context.principal.organizationId }),
+    }));
     try {
       let row: string;
       try {
@@ -176,17 +163,13 @@ export class UsageCollector implements UsageStage {
         this.#metrics.increment('usageIngestErrorsTotal');
         this.#metrics.increment('usagePublishTotal', { outcome: 'failed' });
         this.#logger.error({ request_id: context.requestId, err: error }, 'usage record could not be built');
-        failSpan(collect, 'usage_ingest_error');
+        markSpanFailed(collect, undefined, 'usage_ingest_error');
         return;
       }
-      const publish = traced
-        ? tracer().startSpan(
-            spanNames.publishUsage,
-            { attributes: { [spanAttributes.usagePublisher]: this.#publisher } },
-            trace.setSpan(ROOT_CONTEXT, collect),
-          )
-        : collect;
-      if (!this.#enqueueRow(row, context.requestId)) failSpan(publish, 'usage_queue_full');
+      const publish = startChildSpan(collect, spanNames.publishUsage, () => ({
+        [spanAttributes.usagePublisher]: this.#publisher,
+      }));
+      if (!this.#enqueueRow(row, context.requestId)) markSpanFailed(publish, undefined, 'usage_queue_full');
       publish.end();
     } finally {
       collect.end();
@@ -415,11 +398,6 @@ export class UsageCollector implements UsageStage {
 export function isPermanentDataError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^2[23]/.test(code);
-}
-
-function failSpan(span: Span, errorClass: string): void {
-  span.setAttribute(spanAttributes.errorClass, errorClass);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: errorClass });
 }
 
 function positive(value: number, name: string): number {
