@@ -15,6 +15,7 @@ import {
   type Attributes,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
@@ -144,17 +145,15 @@ export function markSpanFailed(span: Span, error: unknown, errorClass?: string):
  * propagator would inject, built without its context and carrier objects.
  */
 export function traceparentOf(span: Span): string | undefined {
-  const spanContext = span.spanContext();
-  if (!trace.isSpanContextValid(spanContext)) return undefined;
+  const spanContext = validSpanContext(span);
+  if (spanContext === undefined) return undefined;
   return `00-${spanContext.traceId}-${spanContext.spanId}-0${Number(spanContext.traceFlags || TraceFlags.NONE).toString(16)}`;
 }
 
-/** Trace and span ids in log-field form; all-zero ids (no tracing at all) are omitted. */
-export function spanIds(span: Span | undefined): { trace_id?: string; span_id?: string } {
-  if (span === undefined) return {};
-  const spanContext = span.spanContext();
-  if (!trace.isSpanContextValid(spanContext)) return {};
-  return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
+/** The span's context when it has real ids; undefined for all-zero ids (no tracing at all). */
+export function validSpanContext(span: Span | undefined): SpanContext | undefined {
+  const spanContext = span?.spanContext();
+  return spanContext !== undefined && trace.isSpanContextValid(spanContext) ? spanContext : undefined;
 }
 
 export { SpanKind };

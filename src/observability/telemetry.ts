@@ -5,7 +5,6 @@
  * cost series, ends its root span and writes its one access log line.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { trace } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { RequestContext } from '../gateway/request-context.ts';
@@ -18,7 +17,7 @@ import type { ObservabilitySettings } from './observability-settings.ts';
 import { OtlpMetricsRecorder } from './otlp-metrics.ts';
 import { FanOutMetricsRecorder, PrometheusMetricsRecorder } from './prometheus-metrics.ts';
 import { registerRuntimeMetrics } from './runtime-metrics.ts';
-import { markSpanFailed, startServerSpan } from './spans.ts';
+import { markSpanFailed, startServerSpan, validSpanContext } from './spans.ts';
 import { startTracing } from './tracing.ts';
 
 export interface TelemetryOptions {
@@ -83,8 +82,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
         'http.request.method': method,
       }));
       context.span = span;
-      const spanContext = span.spanContext();
-      context.traceId = trace.isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
+      context.traceId = validSpanContext(span)?.traceId;
       metrics.adjust('requestsInFlight', 1, { route: context.route });
     },
     requestEnded(context) {
@@ -211,9 +209,9 @@ function logRequest(logger: Logger, context: RequestContext): void {
   const { outcome } = context;
   // Fields in the order of the contract's lines: request_id, trace_id, span_id, route, ...
   const fields: Record<string, unknown> = { request_id: context.requestId };
-  const spanContext = context.span?.spanContext();
   // All-zero ids (no tracing at all) are omitted.
-  if (spanContext !== undefined && trace.isSpanContextValid(spanContext)) {
+  const spanContext = validSpanContext(context.span);
+  if (spanContext !== undefined) {
     fields.trace_id = spanContext.traceId;
     fields.span_id = spanContext.spanId;
   }
