@@ -5,6 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ResolvedModel } from '../config/load.ts';
 import { GatewayError } from '../errors.ts';
+import { readStream } from '../http/read-body.ts';
 import { sendJson, sendJsonText } from '../http/respond.ts';
 import { spanAttributes, spanNames } from '../observability/catalog.ts';
 import { inSpan, markSpanFailed, type Span } from '../observability/spans.ts';
@@ -261,7 +262,7 @@ function finishAttemptSpan(span: Span, context: RequestContext, stopReason: stri
  */
 async function readUpstreamBody(context: RequestContext, answer: ProviderAnswer): Promise<Buffer> {
   try {
-    return await collectBody(answer.response.body);
+    return await readStream(answer.response.body);
   } catch (error) {
     if (context.signal.aborted) throw new UpstreamFailure('aborted', error);
     if (error instanceof UpstreamFailure) throw error.toGatewayError();
@@ -269,26 +270,6 @@ async function readUpstreamBody(context: RequestContext, answer: ProviderAnswer)
   } finally {
     context.outcome.upstreamEndedAt = performance.now();
   }
-}
-
-function collectBody(body: ProviderAnswer['response']['body']): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    let ended = false;
-    body.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      length += chunk.length;
-    });
-    body.once('end', () => {
-      ended = true;
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
-    });
-    body.once('error', reject);
-    body.once('close', () => {
-      if (!ended) reject(new Error('the upstream body closed before its end'));
-    });
-  });
 }
 
 function parseUpstreamJson(bytes: Buffer): unknown {

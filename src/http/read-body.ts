@@ -1,15 +1,29 @@
 /**
  * Reads a JSON request body with a size limit. An oversized body answers 413
  * `request_too_large` (checked against Content-Length before reading, and while reading for
- * chunked uploads); malformed JSON answers 400 `invalid_request_body`.
+ * chunked uploads); malformed JSON answers 400 `invalid_request_body`. `readStream` underneath
+ * also reads the upstream's unary answers (src/gateway/execute.ts).
  */
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 
 export function readBody(request: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const declared = request.headers['content-length'];
   if (declared !== undefined && Number(declared) > limitBytes) return Promise.reject(tooLarge(limitBytes));
-  // Listeners rather than `for await`: no async iterator and no promise per chunk.
+  return readStream(request, limitBytes, () => tooLarge(limitBytes));
+}
+
+/**
+ * Every chunk of `stream` as one Buffer (a single chunk is returned without a copy); more than
+ * `limitBytes` rejects with `tooLarge()`, and a stream closed before its end rejects. Listeners
+ * rather than `for await`: no async iterator and no promise per chunk.
+ */
+export function readStream(
+  stream: Readable,
+  limitBytes = Number.POSITIVE_INFINITY,
+  tooLarge?: () => Error,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -17,7 +31,7 @@ export function readBody(request: IncomingMessage, limitBytes: number): Promise<
       received += chunk.length;
       if (received > limitBytes) {
         finish();
-        reject(tooLarge(limitBytes));
+        reject(tooLarge?.() ?? new RangeError(`the stream exceeds ${limitBytes} bytes`));
         return;
       }
       chunks.push(chunk);
@@ -32,18 +46,18 @@ export function readBody(request: IncomingMessage, limitBytes: number): Promise<
     };
     const onClose = () => {
       finish();
-      reject(new Error('the request body ended early: the client closed the connection'));
+      reject(new Error('the stream closed before its end (the peer went away)'));
     };
     const finish = () => {
-      request.off('data', onData);
-      request.off('end', onEnd);
-      request.off('error', onError);
-      request.off('close', onClose);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
     };
-    request.on('data', onData);
-    request.on('end', onEnd);
-    request.on('error', onError);
-    request.on('close', onClose);
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
   });
 }
 
