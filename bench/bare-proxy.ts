@@ -10,7 +10,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Agent } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 
 export const upstreamHeader = 'x-upstream';
 
@@ -52,35 +52,61 @@ export function startBareProxy(options: BareProxyOptions) {
     pipelining: 1,
   });
 
-  const relay = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+  // `Agent.dispatch` with a handler that writes each chunk straight to the client, as the
+  // gateway's upstream client does (src/upstream/upstream-client.ts): no Readable per answer.
+  const relay = (request: IncomingMessage, response: ServerResponse, body: Buffer | null): void => {
     const named = request.headers[upstreamHeader];
     const origin = typeof named === 'string' ? named : options.upstream;
     if (origin === undefined) {
       response.writeHead(400).end('no upstream');
-      request.resume();
       return;
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of request as AsyncIterable<Buffer>) chunks.push(chunk);
-    const upstream = await agent.request({
-      origin,
-      path: request.url ?? '/',
-      method: request.method as 'POST',
-      headers: forwardable(request.headers),
-      body: chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+    let controller: Dispatcher.DispatchController | null = null;
+    response.once('close', () => {
+      if (!response.writableFinished) controller?.abort(new Error('the client went away'));
     });
-    response.writeHead(upstream.statusCode, forwardable(upstream.headers));
-    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-      if (!response.write(chunk)) await new Promise((resolve) => response.once('drain', resolve));
-    }
-    response.end();
+    agent.dispatch(
+      {
+        origin,
+        path: request.url ?? '/',
+        method: request.method as 'POST',
+        headers: forwardable(request.headers),
+        body,
+      },
+      {
+        onRequestStart(started) {
+          controller = started;
+        },
+        onResponseStart(_controller, statusCode, headers) {
+          if (statusCode >= 200) response.writeHead(statusCode, forwardable(headers));
+        },
+        onResponseData(started, chunk) {
+          if (!response.write(chunk)) {
+            started.pause();
+            response.once('drain', () => started.resume());
+          }
+        },
+        onResponseEnd() {
+          response.end();
+        },
+        onResponseError() {
+          if (!response.headersSent) response.writeHead(502).end();
+          else response.destroy();
+        },
+      },
+    );
   };
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
-    relay(request, response).catch(() => {
-      if (!response.headersSent) response.writeHead(502).end();
-      else response.destroy();
-    });
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () =>
+      relay(
+        request,
+        response,
+        chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+      ),
+    );
   });
   return new Promise<{ url: string; close: () => Promise<void> }>((resolve, reject) => {
     server.once('error', reject);

@@ -5,7 +5,6 @@
 import type { ServerResponse } from 'node:http';
 import type { ResolvedModel } from '../config/load.ts';
 import { GatewayError } from '../errors.ts';
-import { readStream } from '../http/read-body.ts';
 import { sendJson, sendJsonText } from '../http/respond.ts';
 import { spanAttributes, spanNames } from '../observability/catalog.ts';
 import { inSpan, markSpanFailed, type Span } from '../observability/spans.ts';
@@ -262,7 +261,7 @@ function finishAttemptSpan(span: Span, context: RequestContext, stopReason: stri
  */
 async function readUpstreamBody(context: RequestContext, answer: ProviderAnswer): Promise<Buffer> {
   try {
-    return await readStream(answer.response.body);
+    return await answer.response.body.bytes();
   } catch (error) {
     if (context.signal.aborted) throw new UpstreamFailure('aborted', error);
     if (error instanceof UpstreamFailure) throw error.toGatewayError();

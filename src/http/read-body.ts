@@ -1,8 +1,7 @@
 /**
  * Reads a JSON request body with a size limit. An oversized body answers 413
  * `request_too_large` (checked against Content-Length before reading, and while reading for
- * chunked uploads); malformed JSON answers 400 `invalid_request_body`. `readStream` underneath
- * also reads the upstream's unary answers (src/gateway/execute.ts).
+ * chunked uploads); malformed JSON answers 400 `invalid_request_body`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -19,7 +18,7 @@ export function readBody(request: IncomingMessage, limitBytes: number): Promise<
  * `limitBytes` rejects with `tooLarge()`, and a stream closed before its end rejects. Listeners
  * rather than `for await`: no async iterator and no promise per chunk.
  */
-export function readStream(
+function readStream(
   stream: Readable,
   limitBytes = Number.POSITIVE_INFINITY,
   tooLarge?: () => Error,

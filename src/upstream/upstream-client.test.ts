@@ -2,13 +2,53 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { queryObjects } from 'node:v8';
 import { UpstreamClient, UpstreamFailure } from './upstream-client.ts';
 
-/** `/fast` answers at once; `/trickle` sends headers, then a byte every 50 ms for 2 s. */
+const bigChunks = 128;
+const bigChunk = 64 * 1024;
+/** What the upstream saw: requests per path, and `/big` answers cut before their end. */
+const seen = { paths: [] as string[], bigCut: 0, hugeSent: 0 };
+
+/**
+ * `/fast` answers at once; `/trickle` sends headers, then a byte every 50 ms for 2 s; `/big`
+ * sends 8 MiB in 64 KiB chunks as fast as the socket takes them (`/huge`: 64 MiB); `/reset` sends headers and
+ * part of a body, then destroys the connection.
+ */
 function startUpstream(): Promise<Server> {
   const server = createServer((request, response) => {
     request.resume();
+    seen.paths.push(request.url ?? '');
+    if (request.url === '/big' || request.url === '/huge') {
+      const huge = request.url === '/huge';
+      const chunks = huge ? bigChunks * 8 : bigChunks;
+      response.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let sent = 0;
+      const pump = () => {
+        while (sent < chunks) {
+          const accepted = response.write(Buffer.alloc(bigChunk, sent % 251));
+          sent += 1;
+          if (huge) seen.hugeSent = sent;
+          if (!accepted) {
+            response.once('drain', pump);
+            return;
+          }
+        }
+        response.end();
+      };
+      response.on('close', () => {
+        if (sent < chunks && !huge) seen.bigCut += 1;
+      });
+      pump();
+      return;
+    }
+    if (request.url === '/reset') {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      response.write('{"partial":');
+      setTimeout(() => response.socket?.destroy(), 20);
+      return;
+    }
     if (request.url === '/trickle') {
       response.writeHead(200, { 'content-type': 'application/json' });
       let sent = 0;
@@ -49,8 +89,13 @@ describe('upstream client', () => {
     server.close();
   });
 
-  const call = (path: string, timeoutMs: number, signal = new AbortController().signal) =>
-    client.send({
+  const call = (
+    path: string,
+    timeoutMs: number,
+    signal = new AbortController().signal,
+    through: UpstreamClient = client,
+  ) =>
+    through.send({
       url: base + path,
       headers: { 'content-type': 'application/json' },
       body: '{}',
@@ -93,5 +138,80 @@ describe('upstream client', () => {
       assert.equal(error.kind, 'aborted');
       return true;
     });
+  });
+
+  test('a body read chunk by chunk arrives whole and in order while the reader is slower than the socket', async () => {
+    const response = await call('/big', 10_000);
+    let index = 0;
+    let received = 0;
+    for await (const chunk of response.body) {
+      for (let at = 0; at < chunk.length; at++) {
+        const expected = Math.floor((received + at) / bigChunk) % 251;
+        if (chunk[at] !== expected) assert.fail(`byte ${received + at} is ${chunk[at]}, not ${expected}`);
+      }
+      received += chunk.length;
+      if (index++ % 16 === 0) await delay(5);
+    }
+    assert.equal(received, bigChunks * bigChunk);
+  });
+
+  test('a reader that stops early cancels the call: the upstream sees its answer cut', async () => {
+    const cutBefore = seen.bigCut;
+    const response = await call('/big', 10_000);
+    for await (const chunk of response.body) {
+      assert.ok(chunk.length > 0);
+      break;
+    }
+    for (let waited = 0; seen.bigCut === cutBefore && waited < 2_000; waited += 10) await delay(10);
+    assert.equal(seen.bigCut, cutBefore + 1);
+  });
+
+  test('an unread body is not buffered without bound: undici stops reading the socket', async () => {
+    const response = await call('/huge', 10_000);
+    await delay(300);
+    // 64 MiB were offered at once; with reading paused, the upstream is held back by full
+    // socket buffers (a few MiB on loopback) instead of everything piling up in the gateway.
+    const sent = seen.hugeSent * bigChunk;
+    assert.ok(sent < 32 * 1024 * 1024, `the upstream got ${sent} bytes out while nobody read`);
+    assert.equal((await response.body.bytes()).length, bigChunks * 8 * bigChunk);
+  });
+
+  test('a body is read once', async () => {
+    const response = await call('/fast', 10_000);
+    assert.equal(await response.body.text(), '{"ok":true}');
+    assert.throws(() => response.body.bytes(), /already read/);
+  });
+
+  test('a connection lost in the middle of the body fails its reader', async () => {
+    const response = await call('/reset', 10_000);
+    assert.equal(response.status, 200);
+    await assert.rejects(response.body.bytes(), (error: unknown) => {
+      assert.ok(!(error instanceof UpstreamFailure && error.kind === 'timeout'), String(error));
+      return true;
+    });
+  });
+
+  test('a call aborted while it waits for a connection settles at once and is never sent', async () => {
+    const single = new UpstreamClient({ connectTimeoutMs: 1_000, connections: 1 });
+    try {
+      const holding = await call('/trickle', 10_000, undefined, single);
+      const controller = new AbortController();
+      const sentBefore = seen.paths.filter((path) => path === '/fast').length;
+      const queued = call('/fast', 10_000, controller.signal, single);
+      setTimeout(() => controller.abort(), 50);
+      const started = performance.now();
+      await assert.rejects(queued, (error: unknown) => {
+        assert.ok(error instanceof UpstreamFailure, String(error));
+        assert.equal(error.kind, 'aborted');
+        return true;
+      });
+      assert.ok(performance.now() - started < 1_000, 'settled before the connection was free');
+      holding.body.destroy();
+      // The freed connection takes the queued call, which is cancelled before it is written.
+      await delay(200);
+      assert.equal(seen.paths.filter((path) => path === '/fast').length, sentBefore);
+    } finally {
+      await single.destroy();
+    }
   });
 });

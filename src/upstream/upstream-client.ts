@@ -1,9 +1,16 @@
 /**
  * All provider traffic goes through one undici Agent (connection pooling, keep-alive), with a
- * deadline on every call and the client's AbortSignal passed down, so a client that goes away
+ * deadline on every call and the client's AbortSignal honoured, so a client that goes away
  * cancels the upstream request and nobody is billed for tokens nobody reads.
+ *
+ * Calls go through `Agent.dispatch` with the handler below rather than `Agent.request`: the
+ * answer's chunks land in a small queue (`UpstreamBody`) instead of a `Readable` stream with an
+ * async resource per call, which cost about 30 µs of CPU per call (bench/results: a bare proxy
+ * A/B, 128-137 µs per request with `request`, 93-109 µs with `dispatch`). undici still owns
+ * the connection pool, HTTP parsing, keep-alive and the headers and body timeouts.
  */
 
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { Agent, errors as undiciErrors } from 'undici';
 import { GatewayError } from '../errors.ts';
@@ -19,10 +26,18 @@ export interface UpstreamCall {
   signal: AbortSignal;
 }
 
+/** The answer's body: read whole (`bytes`, `text`) or chunk by chunk (`for await`), once. */
+export interface UpstreamBody extends AsyncIterable<Buffer> {
+  bytes(): Promise<Buffer>;
+  text(): Promise<string>;
+  /** Stops the call (nothing more is read); a no-op once the body has ended. */
+  destroy(error?: Error): void;
+}
+
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  body: UpstreamBody;
 }
 
 /** Why an upstream call did not produce a response. */
@@ -72,32 +87,30 @@ export class UpstreamClient {
   }
 
   /**
-   * Sends the call. The client's signal goes to undici as it is (no composite signal per call).
-   * A unary call's whole-exchange deadline is undici's headers timeout until the answer starts,
-   * then one timer for the time that is left, cleared as soon as the body closes: nothing of a
-   * finished call stays alive (an `AbortSignal.timeout` per call kept a timer and a signal for
-   * the model's whole timeout, tens of thousands at a few thousand calls per second).
+   * Sends the call; resolves when the answer's status and headers arrive. A unary call's
+   * whole-exchange deadline is undici's headers timeout until the answer starts, then one timer
+   * for the time that is left, cleared as soon as the body ends: nothing of a finished call stays
+   * alive (an `AbortSignal.timeout` per call kept a timer and a signal for the model's whole
+   * timeout, tens of thousands at a few thousand calls per second).
    */
-  async send(call: UpstreamCall): Promise<UpstreamResponse> {
+  send(call: UpstreamCall): Promise<UpstreamResponse> {
+    if (call.signal.aborted) return Promise.reject(new UpstreamFailure('aborted', call.signal.reason));
     const target = this.#targetOf(call.url);
-    const started = performance.now();
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await this.#agent.request({
-        origin: target.origin,
-        path: target.path,
-        method: 'POST',
-        headers: call.headers,
-        body: call.body,
-        signal: call.signal,
-        headersTimeout: call.timeoutMs,
-        bodyTimeout: call.timeoutMs,
-      });
-    } catch (error) {
-      throw classifyFailure(error, call.signal);
-    }
-    if (call.totalDeadline) enforceDeadline(response.body, call.timeoutMs - (performance.now() - started));
-    return { status: response.statusCode, headers: response.headers, body: response.body };
+    return new Promise((resolve, reject) => {
+      // undici reports every failure, a synchronous one included, to the handler.
+      this.#agent.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: 'POST',
+          headers: call.headers,
+          body: call.body,
+          headersTimeout: call.timeoutMs,
+          bodyTimeout: call.timeoutMs,
+        },
+        new Exchange(call, resolve, reject),
+      );
+    });
   }
 
   #targetOf(url: string): Target {
@@ -121,16 +134,190 @@ export class UpstreamClient {
   }
 }
 
-/** Destroys `body` with a timeout failure unless it has closed within `remainingMs`. */
-function enforceDeadline(body: Dispatcher.ResponseData['body'], remainingMs: number): void {
-  const expire = () =>
-    body.destroy(new UpstreamFailure('timeout', new Error('the upstream deadline passed')));
-  if (remainingMs <= 0) {
-    expire();
-    return;
+type Controller = Dispatcher.DispatchController;
+
+/** Chunks held before undici is asked to stop reading the socket (streams read chunk by chunk). */
+const pauseAboveBytes = 64 * 1024;
+
+/**
+ * One call: undici's handler (new handler API) and the answer's body at once. Before the
+ * answer starts, a failure rejects `send`; after, it fails the body's reader.
+ */
+class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
+  readonly #call: UpstreamCall;
+  #resolve: ((response: UpstreamResponse) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+  #controller: Controller | undefined;
+  #started = 0;
+  #deadline: NodeJS.Timeout | undefined;
+  #onAbort: (() => void) | undefined;
+  /** Received and not yet read. */
+  #chunks: Buffer[] = [];
+  #queuedBytes = 0;
+  #ended = false;
+  #error: unknown;
+  #consumed = false;
+  /** The reader waiting for the next chunk, or for the whole body. */
+  #waiting: { resolve: (value: never) => void; reject: (error: unknown) => void; whole: boolean } | undefined;
+
+  constructor(
+    call: UpstreamCall,
+    resolve: (response: UpstreamResponse) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#call = call;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#started = performance.now();
+    this.#onAbort = () => this.#abort(new UpstreamFailure('aborted', call.signal.reason));
+    call.signal.addEventListener('abort', this.#onAbort, { once: true });
   }
-  const timer = setTimeout(expire, remainingMs);
-  body.once('close', () => clearTimeout(timer));
+
+  onRequestStart(controller: Controller): void {
+    this.#controller = controller;
+    // The client left while the call waited for a connection: it is never sent.
+    if (this.#error !== undefined) controller.abort(this.#error as Error);
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return;
+    const resolve = this.#resolve;
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    if (resolve === undefined) {
+      controller.abort(new UpstreamFailure('aborted', undefined));
+      return;
+    }
+    if (this.#call.totalDeadline) {
+      const remaining = this.#call.timeoutMs - (performance.now() - this.#started);
+      if (remaining <= 0) this.#expire();
+      else this.#deadline = setTimeout(() => this.#expire(), remaining);
+    }
+    resolve({ status: statusCode, headers, body: this });
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    const waiting = this.#waiting;
+    if (waiting !== undefined && !waiting.whole) {
+      this.#waiting = undefined;
+      (waiting.resolve as (value: IteratorResult<Buffer>) => void)({ value: chunk, done: false });
+      return;
+    }
+    this.#chunks.push(chunk);
+    this.#queuedBytes += chunk.length;
+    if (waiting === undefined && this.#queuedBytes > pauseAboveBytes) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.#ended = true;
+    this.#cleanUp();
+    const waiting = this.#waiting;
+    if (waiting === undefined) return;
+    this.#waiting = undefined;
+    if (waiting.whole) (waiting.resolve as (value: Buffer) => void)(this.#take());
+    else (waiting.resolve as (value: IteratorResult<Buffer>) => void)({ value: undefined, done: true });
+  }
+
+  onResponseError(_controller: Controller | null, error: Error): void {
+    this.#fail(error);
+  }
+
+  // UpstreamBody
+
+  bytes(): Promise<Buffer> {
+    this.#consume();
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(this.#take());
+    const whole = new Promise<Buffer>((resolve, reject) => {
+      this.#waiting = { resolve, reject, whole: true };
+    });
+    // After the reader is registered: resuming can hand over buffered chunks at once.
+    this.#controller?.resume();
+    return whole;
+  }
+
+  async text(): Promise<string> {
+    return (await this.bytes()).toString('utf8');
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    this.#consume();
+    return {
+      next: () => this.#next(),
+      return: () => {
+        this.destroy();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  destroy(error?: Error): void {
+    if (this.#ended || this.#error !== undefined) return;
+    this.#abort(error ?? new UpstreamFailure('aborted', undefined));
+  }
+
+  #next(): Promise<IteratorResult<Buffer>> {
+    if (this.#chunks.length > 0) {
+      const chunk = this.#chunks.shift()!;
+      this.#queuedBytes -= chunk.length;
+      if (this.#queuedBytes <= pauseAboveBytes) this.#controller?.resume();
+      return Promise.resolve({ value: chunk, done: false });
+    }
+    if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+    const next = new Promise<IteratorResult<Buffer>>((resolve, reject) => {
+      this.#waiting = { resolve: resolve as (value: never) => void, reject, whole: false };
+    });
+    this.#controller?.resume();
+    return next;
+  }
+
+  #consume(): void {
+    if (this.#consumed) throw new TypeError('the upstream body was already read');
+    this.#consumed = true;
+  }
+
+  #take(): Buffer {
+    const chunks = this.#chunks;
+    this.#chunks = [];
+    const total = this.#queuedBytes;
+    this.#queuedBytes = 0;
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+  }
+
+  #expire(): void {
+    this.#deadline = undefined;
+    this.#abort(new UpstreamFailure('timeout', new Error('the upstream deadline passed')));
+  }
+
+  /** Stops the call: undici's controller once the call has started, else a failure kept for it. */
+  #abort(reason: Error): void {
+    if (this.#controller !== undefined) this.#controller.abort(reason);
+    else this.#fail(reason);
+  }
+
+  #fail(error: unknown): void {
+    if (this.#ended || this.#error !== undefined) return;
+    this.#error = error;
+    this.#cleanUp();
+    const reject = this.#reject;
+    this.#resolve = undefined;
+    this.#reject = undefined;
+    if (reject !== undefined) {
+      reject(classifyFailure(error, this.#call.signal));
+      return;
+    }
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.reject(error);
+  }
+
+  #cleanUp(): void {
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+    if (this.#onAbort !== undefined) this.#call.signal.removeEventListener('abort', this.#onAbort);
+    this.#onAbort = undefined;
+  }
 }
 
 export function classifyFailure(error: unknown, clientSignal: AbortSignal): UpstreamFailure {
