@@ -155,3 +155,17 @@ export function decodeUnifiedChat(body: Record<string, unknown>): DecodedUnified
     request,
   };
 }
+
+const releasedBody: Record<string, unknown> = Object.freeze({});
+
+/**
+ * Lets go of the client's body once the provider has accepted the call: nothing reads it
+ * afterwards (candidates are retried only before), and a stream can last minutes. Every async
+ * frame that saw `decoded` keeps it until the request is over (V8 keeps an async function's
+ * variables across `await` whether or not they are used again), so without this the whole
+ * prompt, parsed, would stay in memory for as long as its answer streams.
+ */
+export function releaseRequestBody(decoded: DecodedNative | DecodedUnified): void {
+  decoded.body = releasedBody;
+  if ('request' in decoded) decoded.request = { model: decoded.request.model, messages: [] };
+}

@@ -11,7 +11,7 @@ import { inSpan, markSpanFailed, type Span } from '../observability/spans.ts';
 import { OpenAIChunkEncoder, toUnifiedResponse } from '../providers/openai-chunk-encoder.ts';
 import type { ProviderAdapter } from '../providers/types.ts';
 import { UpstreamFailure } from '../upstream/upstream-client.ts';
-import type { DecodedNative, DecodedUnified } from './decode.ts';
+import { type DecodedNative, type DecodedUnified, releaseRequestBody } from './decode.ts';
 import { account, type GatewayServices } from './lifecycle.ts';
 import type { ProviderAnswer } from './provider-call.ts';
 import type { RequestContext } from './request-context.ts';
@@ -71,6 +71,7 @@ async function executeNativeRoute(
     },
     candidates,
   );
+  releaseRequestBody(decoded);
 
   if (decoded.stream) {
     const result = await relayStream(
@@ -153,6 +154,7 @@ async function executeUnifiedRoute(
     },
     candidates,
   );
+  releaseRequestBody(decoded);
 
   if (decoded.stream) {
     const encoder = new OpenAIChunkEncoder({

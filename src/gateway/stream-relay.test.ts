@@ -105,4 +105,7 @@ test('a client that reads slowly gets every event in order: the relay waits for 
   assert.equal(data.at(-1), '[DONE]');
   for (let waited = 0; results.length === 0 && waited < 2_000; waited += 10) await delay(10);
   assert.equal(results[0]?.outcome, 'completed');
+  // 6.4 MiB of text went through; the relay accounts for it and keeps none of it.
+  assert.equal(results[0]!.accumulator.result().content, '');
+  assert.equal(results[0]!.accumulator.result().stopReason, 'stop');
 });

@@ -65,7 +65,7 @@ async function relay(
   response.writeHead(200, sseHeaders);
   const decoder = new SseDecoder();
   const parser = adapter.createStreamParser();
-  const accumulator = new StreamAccumulator();
+  const accumulator = new StreamAccumulator({ keepContent: false });
   let ended = false;
   let finished = false;
   let errorMessage: string | undefined;

@@ -203,6 +203,29 @@ describe('StreamAccumulator', () => {
     assert.equal(result.usage, undefined);
   });
 
+  it('keeps no text or tool calls when asked to account only, and everything else', () => {
+    const usage: TokenUsage = { ...emptyUsage(), input: 3, output: 2 };
+    const accumulator = new StreamAccumulator({ keepContent: false });
+    for (const delta of [
+      { type: 'start', responseModel: 'm', providerRequestId: 'r' },
+      { type: 'text', text: 'secret answer' },
+      { type: 'tool_call', index: 0, id: 'a', name: 'f', argumentsDelta: '{"x":1}' },
+      { type: 'finish', stopReason: 'stop' },
+      { type: 'usage', usage, rawUsage: { prompt_tokens: 3 } },
+      { type: 'done' },
+    ] satisfies StreamDelta[])
+      accumulator.add(delta);
+    const result = accumulator.result();
+    assert.equal(result.content, '');
+    assert.deepEqual(result.toolCalls, []);
+    assert.equal(result.responseModel, 'm');
+    assert.equal(result.providerRequestId, 'r');
+    assert.equal(result.stopReason, 'stop');
+    assert.deepEqual(result.usage, usage);
+    assert.deepEqual(result.rawUsage, { prompt_tokens: 3 });
+    assert.equal(accumulator.done, true);
+  });
+
   it('maps usage back to OpenAI field names', () => {
     assert.deepEqual(
       toOpenAIUsage({ ...emptyUsage(), input: 10, output: 4, audioInput: 1, audioOutput: 2 }),

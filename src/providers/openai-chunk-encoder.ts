@@ -160,7 +160,17 @@ export function toUnifiedResponse(
  * Folds a stream's deltas into the result a unary call would have produced. Usage deltas are
  * complete snapshots (parsers merge running totals themselves), so the last one wins.
  */
+export interface StreamAccumulatorOptions {
+  /**
+   * Keep the text and tool calls (default). The stream relay passes false: it accounts for a
+   * stream (usage, model, ids, stop reason) and never needs what it relayed, which would otherwise
+   * stay in memory for the stream's whole life, one string piece per token.
+   */
+  keepContent?: boolean;
+}
+
 export class StreamAccumulator {
+  readonly #keepContent: boolean;
   #responseModel: string | undefined;
   #providerRequestId: string | undefined;
   #content = '';
@@ -171,6 +181,10 @@ export class StreamAccumulator {
   #done = false;
   #error: { message: string; errorType?: string } | undefined;
 
+  constructor(options: StreamAccumulatorOptions = {}) {
+    this.#keepContent = options.keepContent ?? true;
+  }
+
   add(delta: StreamDelta): void {
     switch (delta.type) {
       case 'start':
@@ -178,9 +192,10 @@ export class StreamAccumulator {
         this.#providerRequestId = delta.providerRequestId ?? this.#providerRequestId;
         break;
       case 'text':
-        this.#content += delta.text;
+        if (this.#keepContent) this.#content += delta.text;
         break;
       case 'tool_call': {
+        if (!this.#keepContent) break;
         let call = this.#toolCalls.get(delta.index);
         if (call === undefined) {
           call = { id: '', type: 'function', function: { name: '', arguments: '' } };

@@ -144,7 +144,10 @@ const pauseAboveBytes = 64 * 1024;
  * answer starts, a failure rejects `send`; after, it fails the body's reader.
  */
 class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
-  readonly #call: UpstreamCall;
+  // Not the call itself: its body (the whole prompt) must not live as long as a stream does.
+  readonly #signal: AbortSignal;
+  readonly #timeoutMs: number;
+  readonly #totalDeadline: boolean;
   #resolve: ((response: UpstreamResponse) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
   #controller: Controller | undefined;
@@ -165,12 +168,15 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     resolve: (response: UpstreamResponse) => void,
     reject: (error: unknown) => void,
   ) {
-    this.#call = call;
+    this.#signal = call.signal;
+    this.#timeoutMs = call.timeoutMs;
+    this.#totalDeadline = call.totalDeadline;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#started = performance.now();
-    this.#onAbort = () => this.#abort(new UpstreamFailure('aborted', call.signal.reason));
-    call.signal.addEventListener('abort', this.#onAbort, { once: true });
+    const signal = call.signal;
+    this.#onAbort = () => this.#abort(new UpstreamFailure('aborted', signal.reason));
+    signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   onRequestStart(controller: Controller): void {
@@ -188,8 +194,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
       controller.abort(new UpstreamFailure('aborted', undefined));
       return;
     }
-    if (this.#call.totalDeadline) {
-      const remaining = this.#call.timeoutMs - (performance.now() - this.#started);
+    if (this.#totalDeadline) {
+      const remaining = this.#timeoutMs - (performance.now() - this.#started);
       if (remaining <= 0) this.#expire();
       else this.#deadline = setTimeout(() => this.#expire(), remaining);
     }
@@ -304,7 +310,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     this.#resolve = undefined;
     this.#reject = undefined;
     if (reject !== undefined) {
-      reject(classifyFailure(error, this.#call.signal));
+      reject(classifyFailure(error, this.#signal));
       return;
     }
     const waiting = this.#waiting;
@@ -315,7 +321,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
   #cleanUp(): void {
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     this.#deadline = undefined;
-    if (this.#onAbort !== undefined) this.#call.signal.removeEventListener('abort', this.#onAbort);
+    if (this.#onAbort !== undefined) this.#signal.removeEventListener('abort', this.#onAbort);
     this.#onAbort = undefined;
   }
 }
