@@ -8,6 +8,12 @@
  * object still alive at that moment, which on one core stopped the event loop 20-40 ms at a
  * time and cost more CPU per request in all (the parallel scavenger's helper threads compete
  * with the main thread). With 4 MiB semi-spaces the pauses are about 2 ms (p99 about 6 ms) and
- * the CPU per request is lower; measured in docs/performance.md ("Garbage collection").
+ * the CPU per request is lower; measured in docs/performance.md ("What changed, and what each
+ * change bought"; 2, 8 and 16 MiB under "Tried and not kept").
+ *
+ * Not here on purpose: `--heap-growing-percent=50` bounds the heap's growth (peak RSS with 1,000
+ * open streams 206-210 MiB instead of 264-357) but costs 5-10 % more CPU per request; an
+ * operator who prefers the bounded footprint adds it (docs/performance.md, "Memory with 1,000
+ * streams open").
  */
 export const gatewayNodeFlags: readonly string[] = ['--max-semi-space-size=4'];
