@@ -167,6 +167,7 @@ describe('usage records across a PostgreSQL outage', () => {
     const ids = await traffic(queueCapacity + 10, 'overflow');
     assert.equal(await metric(harness.url, 'gateway_usage_enqueue_errors_total'), 10);
     assert.equal(await metric(harness.url, 'gateway_usage_publish_total{outcome="dropped"}'), 10);
+    await harness.gateway.telemetry.flush();
     assert.ok(
       harness.logs.some((line) => line.includes('usage records lost: the usage queue is full')),
       'the loss is logged',

@@ -76,6 +76,27 @@ describe('BoundedLogDestination', () => {
     assert.equal(written.join(''), Array.from({ length: 10 }, (_, index) => `line ${index}\n`).join(''));
   });
 
+  test('lines written within the flush delay share one write; flush() does not wait for it', async () => {
+    const { recorder } = countingMetrics();
+    const written: string[] = [];
+    const destination = new BoundedLogDestination({
+      sinks: [{ write: async (text) => void written.push(text), writeSync: () => {}, close: async () => {} }],
+      metrics: recorder,
+      flushDelayMs: 50,
+    });
+    destination.write('a\n');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    destination.write('b\n');
+    assert.deepEqual(written, [], 'nothing written before the delay');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(written, ['a\nb\n'], 'one write for both lines');
+    destination.write('c\n');
+    const started = performance.now();
+    await destination.flush();
+    assert.deepEqual(written, ['a\nb\n', 'c\n']);
+    assert.ok(performance.now() - started < 40, 'flush wrote at once');
+  });
+
   test('a failing output is counted as write errors, and the other output still gets the lines', async () => {
     const { recorder, counts } = countingMetrics();
     const written: string[] = [];
