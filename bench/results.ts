@@ -233,13 +233,9 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       value: `${odockRps === undefined ? 'none passed' : Math.round(odockRps).toString()}; saturation ${
         saturation === undefined ? 'n/a' : Math.round(saturation).toString()
       }`,
-      // A system that never reached 4,000 requests/s at any latency cannot reach it within 5 ms.
-      held:
-        odockRps !== undefined && odockRps >= 4000
-          ? true
-          : saturation !== undefined && saturation < 4000
-            ? false
-            : undefined,
+      // The search climbs every step until throughput stops growing, so once it ran, a best
+      // passing step under 4,000 is a miss whether or not some step reached 4,000 at any latency.
+      held: odockRps !== undefined && odockRps >= 4000 ? true : saturation !== undefined ? false : undefined,
     },
     {
       name: `open loop at ${results.setup.targetRate} requests/s: added p99 ≤ 5 ms, errors < 0.1 %`,
