@@ -61,23 +61,17 @@ describe('what an open stream keeps', () => {
 
   const prompt = 'a long prompt '.repeat(2_000);
 
-  test('the native endpoint lets the prompt go once the provider answered', async () => {
-    const { alive, text } = await promptAliveWhileStreaming('/v1/chat/completions', {
-      model: 'chat',
-      stream: true,
-      messages: [{ role: 'user', content: prompt }],
+  for (const [endpoint, path, model] of [
+    ['native', '/v1/chat/completions', 'chat'],
+    ['unified', '/v1/llm/chat', 'claude'],
+  ] as const)
+    test(`the ${endpoint} endpoint lets the prompt go once the provider answered`, async () => {
+      const { alive, text } = await promptAliveWhileStreaming(path, {
+        model,
+        stream: true,
+        messages: [{ role: 'user', content: prompt }],
+      });
+      assert.equal(alive, false, 'the parsed messages were still reachable while the stream was open');
+      assert.ok(text.trimEnd().endsWith('data: [DONE]'), 'the stream completed');
     });
-    assert.equal(alive, false, 'the parsed messages were still reachable while the stream was open');
-    assert.ok(text.trimEnd().endsWith('data: [DONE]'), 'the stream completed');
-  });
-
-  test('the unified endpoint lets the prompt go once the provider answered', async () => {
-    const { alive, text } = await promptAliveWhileStreaming('/v1/llm/chat', {
-      model: 'claude',
-      stream: true,
-      messages: [{ role: 'user', content: prompt }],
-    });
-    assert.equal(alive, false, 'the parsed messages were still reachable while the stream was open');
-    assert.ok(text.trimEnd().endsWith('data: [DONE]'), 'the stream completed');
-  });
 });
