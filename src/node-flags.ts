@@ -11,9 +11,18 @@
  * the CPU per request is lower; measured in docs/performance.md ("What changed, and what each
  * change bought"; 2, 8 and 16 MiB under "Tried and not kept").
  *
+ * `--v8-pool-size=1`: one V8 platform worker thread instead of four. The JavaScript of the gateway
+ * runs on one thread; the workers do concurrent marking, sweeping and background compilation.
+ * With four of them on a one-core budget (the benchmark pins the gateway to one CPU; a container
+ * with a one-CPU quota is the same) they preempt the main thread in scheduler slices, and every
+ * slice is latency for the requests waiting behind it. In six interleaved A/Bs the gateway's p99
+ * fell in every one (64 connections: 47-57 ms against 60-66; 16 connections: 28-29 against
+ * 31-35) at the same or less CPU per request. On a machine with cores to spare, fewer helpers
+ * make collections take longer in wall-clock time, but off the main thread.
+ *
  * Not here on purpose: `--heap-growing-percent=50` bounds the heap's growth (peak RSS with 1,000
  * open streams 206-210 MiB instead of 264-357) but costs 5-10 % more CPU per request; an
  * operator who prefers the bounded footprint adds it (docs/performance.md, "Memory with 1,000
  * streams open").
  */
-export const gatewayNodeFlags: readonly string[] = ['--max-semi-space-size=4'];
+export const gatewayNodeFlags: readonly string[] = ['--max-semi-space-size=4', '--v8-pool-size=1'];
