@@ -18,11 +18,7 @@ export function readBody(request: IncomingMessage, limitBytes: number): Promise<
  * `limitBytes` rejects with `tooLarge()`, and a stream closed before its end rejects. Listeners
  * rather than `for await`: no async iterator and no promise per chunk.
  */
-function readStream(
-  stream: Readable,
-  limitBytes = Number.POSITIVE_INFINITY,
-  tooLarge?: () => Error,
-): Promise<Buffer> {
+function readStream(stream: Readable, limitBytes: number, tooLarge: () => Error): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -30,7 +26,7 @@ function readStream(
       received += chunk.length;
       if (received > limitBytes) {
         finish();
-        reject(tooLarge?.() ?? new RangeError(`the stream exceeds ${limitBytes} bytes`));
+        reject(tooLarge());
         return;
       }
       chunks.push(chunk);

@@ -2,9 +2,9 @@
  * The logger's asynchronous pipeline (telemetry contract section 5): log lines go into a
  * bounded in-process queue and are written in batches (at most `flushDelayMs` after the first
  * line of a batch), so the request path never waits on a slow stdout. A full queue drops the
- * line and counts it (`gateway_logs_dropped_total`); the other logger pipeline metrics (enqueued, write errors, batch size, queue depth, flush
- * duration) describe the same queue. `LOGGER_OUTPUT=stdout,file` adds a rotating file; the
- * file supplements stdout, never replaces it.
+ * line and counts it (`gateway_logs_dropped_total`); the other logger pipeline metrics
+ * (enqueued, write errors, batch size, queue depth, flush duration) describe the same queue.
+ * `LOGGER_OUTPUT=stdout,file` adds a rotating file; the file supplements stdout, never replaces it.
  */
 import { closeSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { type FileHandle, open, rename } from 'node:fs/promises';

@@ -13,8 +13,8 @@ const seen = { paths: [] as string[], bigCut: 0, hugeSent: 0 };
 
 /**
  * `/fast` answers at once; `/trickle` sends headers, then a byte every 50 ms for 2 s; `/big`
- * sends 8 MiB in 64 KiB chunks as fast as the socket takes them (`/huge`: 64 MiB); `/reset` sends headers and
- * part of a body, then destroys the connection.
+ * sends 8 MiB in 64 KiB chunks as fast as the socket takes them (`/huge`: 64 MiB); `/reset`
+ * sends headers and part of a body, then destroys the connection.
  */
 function startUpstream(): Promise<Server> {
   const server = createServer((request, response) => {
