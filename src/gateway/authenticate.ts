@@ -3,6 +3,16 @@
  * (OpenAI SDK), `x-api-key` (Anthropic SDK) or `x-goog-api-key` (Gemini clients); only their
  * SHA-256 is looked up, compared in constant time by the store, and cached in process so the
  * hot path does not touch the database. Unknown keys are cached negatively for a shorter time.
+ *
+ * The cache never serves an entry older than its TTL, counted from when its look-up started,
+ * so a revocation takes effect within the TTL. Within that bound it keeps the database off the
+ * request path:
+ * - concurrent misses for one key share one look-up (a cold or expired key under load makes
+ *   one query, not one per waiting request);
+ * - a known key used in the last quarter of its TTL is looked up again in the background while
+ *   the cached entry keeps answering, so a key in steady use never expires on a request's path.
+ *   A failed refresh leaves the entry to expire as usual; the next request then looks it up
+ *   itself and reports the failure.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { hashApiKey } from '../config/load.ts';
@@ -14,10 +24,16 @@ import type { GatewayStore, StoredApiKey } from '../storage/gateway-store.ts';
 import type { Principal } from './request-context.ts';
 
 const maximumCacheEntries = 10_000;
+/** A known key is refreshed in the background once this share of its TTL has passed. */
+const refreshAfterShare = 0.75;
 
 interface CacheEntry {
-  key: StoredApiKey | undefined;
-  expiresAt: number;
+  readonly key: StoredApiKey | undefined;
+  /** Built once per look-up: every request of the key shares it (it is read-only). */
+  readonly principal: Principal | undefined;
+  readonly expiresAt: number;
+  /** When a hit starts a background refresh; Infinity for unknown keys (never refreshed). */
+  readonly refreshAt: number;
 }
 
 export interface AuthenticatorOptions {
@@ -34,6 +50,10 @@ export class Authenticator {
   readonly #now: () => number;
   readonly #metrics: MetricsRecorder;
   readonly #cache = new Map<string, CacheEntry>();
+  /** Look-ups under way, by key hash: misses and refreshes of one key share one. */
+  readonly #pending = new Map<string, Promise<CacheEntry>>();
+  /** Bumped by `invalidate()`: a look-up started before it does not fill the cache. */
+  #generation = 0;
 
   constructor(options: AuthenticatorOptions) {
     this.#store = options.store;
@@ -51,27 +71,23 @@ export class Authenticator {
   async #authenticate(headers: IncomingHttpHeaders, span: Span): Promise<Principal> {
     const secret = presentedSecret(headers);
     if (secret === undefined) throw new GatewayError('unauthorized', 'Missing API key.');
-    const keyHash = hashApiKey(secret);
-    const key = await this.#lookup(keyHash, span);
-    if (key === undefined) throw new GatewayError('unauthorized', 'Invalid API key.');
+    const { key, principal } = await this.#lookup(hashApiKey(secret), span);
+    if (key === undefined || principal === undefined)
+      throw new GatewayError('unauthorized', 'Invalid API key.');
     const now = this.#now();
     if (key.revokedAt !== null && key.revokedAt.getTime() <= now) throw new GatewayError('api_key_revoked');
     if (key.expiresAt !== null && key.expiresAt.getTime() <= now) throw new GatewayError('api_key_expired');
-    return {
-      apiKeyId: key.id,
-      organizationId: key.organizationId,
-      teamId: key.teamId,
-      userId: key.userId,
-      models: new Set(key.models),
-    };
+    return principal;
   }
 
   /** Drops cached look-ups (the cache invalidation endpoint of a later issue calls this). */
   invalidate(): void {
+    this.#generation += 1;
     this.#cache.clear();
+    this.#pending.clear();
   }
 
-  async #lookup(keyHash: string, parent: Span): Promise<StoredApiKey | undefined> {
+  #lookup(keyHash: string, parent: Span): CacheEntry | Promise<CacheEntry> {
     const now = this.#now();
     const cached = this.#cache.get(keyHash);
     const hit = cached !== undefined && cached.expiresAt > now;
@@ -80,31 +96,67 @@ export class Authenticator {
       [spanAttributes.module]: 'auth',
       [spanAttributes.cacheHit]: hit,
     })).end();
-    if (hit) return cached.key;
-    let key: StoredApiKey | undefined;
-    try {
-      key = await inSpan(
-        parent,
-        spanNames.storagePostgres,
-        () => this.#store.findApiKeyByHash(keyHash),
-        () => ({
-          [spanAttributes.module]: 'auth',
-        }),
-      );
-    } catch (error) {
-      throw new GatewayError('auth_unavailable', undefined, { cause: error });
+    if (hit) {
+      if (now >= cached.refreshAt && !this.#pending.has(keyHash))
+        // The entry answers meanwhile; a failure only means it expires as it would have.
+        this.#load(keyHash, now).catch(() => {});
+      return cached;
     }
+    // With no cache every request reads the database itself, as the TTL of 0 promises.
+    const pending = this.#cacheTtlMs > 0 ? this.#pending.get(keyHash) : undefined;
+    if (pending !== undefined) return pending;
+    return inSpan(parent, spanNames.storagePostgres, () => this.#load(keyHash, now), {
+      [spanAttributes.module]: 'auth',
+    });
+  }
+
+  /** Reads the key from the store and caches it; `startedAt` is when the look-up began. */
+  #load(keyHash: string, startedAt: number): Promise<CacheEntry> {
+    const generation = this.#generation;
+    const loading = this.#store.findApiKeyByHash(keyHash).then(
+      (key) => {
+        const entry = this.#entry(key, startedAt);
+        if (this.#cacheTtlMs > 0 && generation === this.#generation) this.#remember(keyHash, entry);
+        return entry;
+      },
+      (error: unknown) => {
+        throw new GatewayError('auth_unavailable', undefined, { cause: error });
+      },
+    );
     if (this.#cacheTtlMs > 0) {
-      if (this.#cache.size >= maximumCacheEntries) this.#cache.delete(this.#cache.keys().next().value!);
-      this.#cache.set(keyHash, {
-        key,
-        expiresAt: now + (key === undefined ? this.#negativeTtlMs : this.#cacheTtlMs),
-      });
+      this.#pending.set(keyHash, loading);
+      const settled = () => {
+        if (this.#pending.get(keyHash) === loading) this.#pending.delete(keyHash);
+      };
+      loading.then(settled, settled);
     }
-    return key;
+    return loading;
+  }
+
+  #entry(key: StoredApiKey | undefined, startedAt: number): CacheEntry {
+    if (key === undefined)
+      return { key, principal: undefined, expiresAt: startedAt + this.#negativeTtlMs, refreshAt: Infinity };
+    return {
+      key,
+      principal: {
+        apiKeyId: key.id,
+        organizationId: key.organizationId,
+        teamId: key.teamId,
+        userId: key.userId,
+        models: new Set(key.models),
+      },
+      expiresAt: startedAt + this.#cacheTtlMs,
+      refreshAt: startedAt + this.#cacheTtlMs * refreshAfterShare,
+    };
+  }
+
+  #remember(keyHash: string, entry: CacheEntry): void {
+    // Map order is insertion order: re-inserting keeps a refreshed key away from eviction.
+    this.#cache.delete(keyHash);
+    if (this.#cache.size >= maximumCacheEntries) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#cache.set(keyHash, entry);
   }
 }
-
 function presentedSecret(headers: IncomingHttpHeaders): string | undefined {
   const authorization = headers.authorization;
   if (authorization !== undefined) {

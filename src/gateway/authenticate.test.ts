@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { hashApiKey } from '../config/load.ts';
+import { GatewayError } from '../errors.ts';
+import type { GatewayStore, StoredApiKey } from '../storage/gateway-store.ts';
+import { Authenticator } from './authenticate.ts';
+
+const secret = 'sk-odock-test-secret';
+const headers = { authorization: `Bearer ${secret}` };
+const ttlMs = 1_000;
+
+function storedKey(fields: Partial<StoredApiKey> = {}): StoredApiKey {
+  return {
+    id: 'key-1',
+    organizationId: 'org-1',
+    teamId: null,
+    userId: null,
+    keyHash: hashApiKey(secret),
+    expiresAt: null,
+    revokedAt: null,
+    models: ['gpt-test'],
+    source: 'config',
+    ...fields,
+  };
+}
+
+/**
+ * A store whose look-ups stay open until the test settles them, and a clock the test moves:
+ * the cache's behaviour is read from how many look-ups it starts and what each request gets.
+ */
+function fixture(cacheTtlMs = ttlMs) {
+  const lookups: Array<{
+    keyHash: string;
+    resolve: (key: StoredApiKey | undefined) => void;
+    reject: (error: Error) => void;
+  }> = [];
+  const store = {
+    findApiKeyByHash(keyHash: string) {
+      const { promise, resolve, reject } = Promise.withResolvers<StoredApiKey | undefined>();
+      lookups.push({ keyHash, resolve, reject });
+      return promise;
+    },
+  } as unknown as GatewayStore;
+  const clock = { now: 1_000_000 };
+  const authenticator = new Authenticator({ store, cacheTtlMs, now: () => clock.now });
+  return { authenticator, lookups, clock };
+}
+
+/** Lets the authenticator's promise callbacks run. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+async function rejection(promise: Promise<unknown>): Promise<string> {
+  const error = await promise.then(
+    () => assert.fail('expected a rejection'),
+    (caught: unknown) => caught,
+  );
+  assert.ok(error instanceof GatewayError, `a GatewayError, got ${String(error)}`);
+  return error.code;
+}
+
+describe('the API key cache', { timeout: 5_000 }, () => {
+  test('concurrent requests for a key not yet cached share one look-up', async () => {
+    const { authenticator, lookups } = fixture();
+    const requests = Array.from({ length: 50 }, () => authenticator.authenticate(headers));
+    await settle();
+    assert.equal(lookups.length, 1);
+    lookups[0]!.resolve(storedKey());
+    const principals = await Promise.all(requests);
+    assert.ok(principals.every((principal) => principal.apiKeyId === 'key-1'));
+    // Later requests are answered from the cache.
+    await authenticator.authenticate(headers);
+    assert.equal(lookups.length, 1);
+  });
+
+  test('a failed look-up fails every request waiting on it, and is not cached', async () => {
+    const { authenticator, lookups } = fixture();
+    const requests = Array.from({ length: 3 }, () => authenticator.authenticate(headers));
+    await settle();
+    lookups[0]!.reject(new Error('connection refused'));
+    for (const request of requests) assert.equal(await rejection(request), 'auth_unavailable');
+    const retry = authenticator.authenticate(headers);
+    await settle();
+    assert.equal(lookups.length, 2, 'the next request looks the key up again');
+    lookups[1]!.resolve(storedKey());
+    assert.equal((await retry).apiKeyId, 'key-1');
+  });
+
+  test('a key used late in its TTL is refreshed in the background while the cache answers', async () => {
+    const { authenticator, lookups, clock } = fixture();
+    const first = authenticator.authenticate(headers);
+    await settle();
+    lookups[0]!.resolve(storedKey());
+    await first;
+
+    clock.now += ttlMs * 0.5;
+    await authenticator.authenticate(headers);
+    assert.equal(lookups.length, 1, 'no refresh in the first three quarters of the TTL');
+
+    clock.now += ttlMs * 0.3;
+    // Served from the cache at once, although the refresh it starts has not answered.
+    const served = await Promise.all([
+      authenticator.authenticate(headers),
+      authenticator.authenticate(headers),
+    ]);
+    assert.ok(served.every((principal) => principal.apiKeyId === 'key-1'));
+    assert.equal(lookups.length, 2, 'one background refresh for both requests');
+
+    // The refresh learns of a revocation: the key is refused from then on.
+    lookups[1]!.resolve(storedKey({ revokedAt: new Date(0) }));
+    await settle();
+    assert.equal(await rejection(authenticator.authenticate(headers)), 'api_key_revoked');
+    assert.equal(lookups.length, 2);
+  });
+
+  test('an entry is never served past its TTL, even while its refresh hangs', async () => {
+    const { authenticator, lookups, clock } = fixture();
+    const first = authenticator.authenticate(headers);
+    await settle();
+    lookups[0]!.resolve(storedKey());
+    await first;
+
+    clock.now += ttlMs * 0.8;
+    await authenticator.authenticate(headers);
+    assert.equal(lookups.length, 2, 'refresh started');
+
+    clock.now += ttlMs * 0.25;
+    let answered = false;
+    const late = authenticator.authenticate(headers).finally(() => {
+      answered = true;
+    });
+    await settle();
+    assert.equal(answered, false, 'an expired entry does not answer');
+    assert.equal(lookups.length, 2, 'the request waits on the refresh under way');
+    lookups[1]!.resolve(storedKey({ revokedAt: new Date(0) }));
+    assert.equal(await rejection(late), 'api_key_revoked');
+  });
+
+  test('a failed refresh leaves the entry to its TTL; then the request reports the failure', async () => {
+    const { authenticator, lookups, clock } = fixture();
+    const first = authenticator.authenticate(headers);
+    await settle();
+    lookups[0]!.resolve(storedKey());
+    await first;
+
+    clock.now += ttlMs * 0.9;
+    await authenticator.authenticate(headers);
+    lookups[1]!.reject(new Error('connection refused'));
+    await settle();
+    assert.equal((await authenticator.authenticate(headers)).apiKeyId, 'key-1', 'still within its TTL');
+    assert.equal(lookups.length, 3, 'the next use late in the TTL tries the refresh again');
+    lookups[2]!.reject(new Error('connection refused'));
+    await settle();
+
+    clock.now += ttlMs * 0.2;
+    const expired = authenticator.authenticate(headers);
+    await settle();
+    lookups[3]!.reject(new Error('connection refused'));
+    assert.equal(await rejection(expired), 'auth_unavailable');
+  });
+
+  test('unknown keys are cached for at most a second and never refreshed ahead', async () => {
+    const { authenticator, lookups, clock } = fixture(60_000);
+    const first = authenticator.authenticate(headers);
+    await settle();
+    lookups[0]!.resolve(undefined);
+    assert.equal(await rejection(first), 'unauthorized');
+
+    clock.now += 900;
+    assert.equal(await rejection(authenticator.authenticate(headers)), 'unauthorized');
+    assert.equal(lookups.length, 1, 'a cached miss, and no refresh');
+
+    clock.now += 200;
+    const again = authenticator.authenticate(headers);
+    await settle();
+    assert.equal(lookups.length, 2, 'looked up again after a second');
+    lookups[1]!.resolve(storedKey());
+    assert.equal((await again).apiKeyId, 'key-1');
+  });
+
+  test('a look-up under way when the cache is invalidated does not fill it', async () => {
+    const { authenticator, lookups } = fixture();
+    const before = authenticator.authenticate(headers);
+    await settle();
+    authenticator.invalidate();
+    lookups[0]!.resolve(storedKey());
+    assert.equal((await before).apiKeyId, 'key-1');
+
+    const after = authenticator.authenticate(headers);
+    await settle();
+    assert.equal(lookups.length, 2, 'the answer from before the invalidation was not cached');
+    lookups[1]!.resolve(storedKey({ revokedAt: new Date(0) }));
+    assert.equal(await rejection(after), 'api_key_revoked');
+  });
+
+  test('with a TTL of 0 every request reads the store itself', async () => {
+    const { authenticator, lookups } = fixture(0);
+    const requests = Array.from({ length: 3 }, () => authenticator.authenticate(headers));
+    await settle();
+    assert.equal(lookups.length, 3);
+    for (const lookup of lookups) lookup.resolve(storedKey());
+    await Promise.all(requests);
+    const next = authenticator.authenticate(headers);
+    await settle();
+    assert.equal(lookups.length, 4);
+    lookups[3]!.resolve(storedKey());
+    await next;
+  });
+});
