@@ -13,6 +13,8 @@
  */
 import {
   type Attributes,
+  INVALID_SPANID,
+  INVALID_TRACEID,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -150,10 +152,20 @@ export function traceparentOf(span: Span): string | undefined {
   return `00-${spanContext.traceId}-${spanContext.spanId}-0${Number(spanContext.traceFlags || TraceFlags.NONE).toString(16)}`;
 }
 
-/** The span's context when it has real ids; undefined for all-zero ids (no tracing at all). */
+/**
+ * The span's context when it has real ids; undefined for the all-zero ids of the API's no-op span
+ * (no tracing at all). Comparing with those ids is enough: the SDK only makes spans with valid
+ * ids (an invalid incoming parent starts a new trace), and the no-op tracer only passes on a
+ * parent the propagator parsed as valid hex. `trace.isSpanContextValid` would scan both ids as
+ * hex again on every request.
+ */
 export function validSpanContext(span: Span | undefined): SpanContext | undefined {
   const spanContext = span?.spanContext();
-  return spanContext !== undefined && trace.isSpanContextValid(spanContext) ? spanContext : undefined;
+  return spanContext !== undefined &&
+    spanContext.traceId !== INVALID_TRACEID &&
+    spanContext.spanId !== INVALID_SPANID
+    ? spanContext
+    : undefined;
 }
 
 export { SpanKind };

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { RequestContext } from '../gateway/request-context.ts';
 import type { TokenUsage } from '../providers/types.ts';
+import { writeAccessLog } from './access-log.ts';
 import { spanAttributes, spanNames } from './catalog.ts';
 import { BoundedLogDestination, fileSink, type LogSink, stdoutSink } from './log-destination.ts';
 import { createLogger } from './logger.ts';
@@ -88,7 +89,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     requestEnded(context) {
       recordRequest(metrics, context);
       endRootSpan(context);
-      logRequest(logger, context);
+      writeAccessLog(logger, context);
     },
     async flush() {
       await tracing.forceFlush();
@@ -203,33 +204,4 @@ function endRootSpan(context: RequestContext): void {
     else if (outcome.errorCode !== undefined) span.setAttribute(spanAttributes.errorClass, outcome.errorCode);
   }
   span.end();
-}
-
-function logRequest(logger: Logger, context: RequestContext): void {
-  const { outcome } = context;
-  // Fields in the order of the contract's lines: request_id, trace_id, span_id, route, ...
-  const fields: Record<string, unknown> = { request_id: context.requestId };
-  // All-zero ids (no tracing at all) are omitted.
-  const spanContext = validSpanContext(context.span);
-  if (spanContext !== undefined) {
-    fields.trace_id = spanContext.traceId;
-    fields.span_id = spanContext.spanId;
-  }
-  fields.route = context.route;
-  fields.endpoint = context.endpoint;
-  fields.status = outcome.status;
-  fields.duration_ms = Math.round((performance.now() - context.startedAt) * 1000) / 1000;
-  if (context.principal !== undefined) fields.organization_id = context.principal.organizationId;
-  if (context.model !== undefined) {
-    fields.provider = context.model.provider.name;
-    fields.model = context.model.name;
-  }
-  if (outcome.stream) {
-    fields.stream = true;
-    fields.stream_outcome = outcome.streamOutcome;
-  }
-  if (outcome.errorCode !== undefined) fields.error_code = outcome.errorCode;
-  if (outcome.attempts.length > 0) fields.attempts = outcome.attempts.length;
-  if (outcome.status >= 500) logger.warn(fields, 'request failed');
-  else logger.info(fields, 'request completed');
 }
