@@ -155,7 +155,7 @@ export const benchUsage = `usage: npm run bench -- [options]
   --out DIR                results directory (default bench/results)
   --name NAME              results file base name (default: latest for full runs, else the preset)
   --port-base N            first of the ports the run uses (default 18100; 24 ports)
-  --gateway-root DIR       run the gateway (src/cli.ts) from another checkout (default: this one)
+  --gateway-root DIR       run the gateway (bin/odock-server.js) from another checkout (default: this one)
   --admin-database-url U   Postgres server on which the bench database is created
                            (default postgres://postgres@127.0.0.1:5432/test)
   --database-name NAME     the benchmark's own database (default odock_bench)

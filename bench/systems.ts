@@ -4,9 +4,12 @@
  * the bare proxy, odock-server with telemetry on and off, and the Portkey gateway. `direct`
  * is the mock itself, the baseline every "added" number is measured against.
  */
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { gatewayNodeFlags } from '../src/node-flags.ts';
 import { upstreamHeader } from './bare-proxy.ts';
 import { type Service, startService } from './processes.ts';
@@ -36,7 +39,7 @@ export interface StreamShape {
 
 export interface BenchEnvironment {
   repoRoot: string;
-  /** Where `src/cli.ts` of the gateway under test lives (the repository itself by default). */
+  /** The checkout of the gateway under test (the repository itself by default). */
   gatewayRoot: string;
   portBase: number;
   /** `taskset -c` lists: the systems' core and the load generator's (and mocks') core. */
@@ -160,6 +163,9 @@ function odockEnvironment(environment: BenchEnvironment, telemetry: boolean, con
   };
 }
 
+/** Node's compile cache for the gateways under test (entries are keyed by file and content). */
+const benchCompileCache = join(os.tmpdir(), 'odock-bench-compile-cache');
+
 export interface SystemProcessOptions {
   /** Extra `node` flags for the gateway processes (the profiler passes `--cpu-prof`). */
   nodeFlags?: readonly string[];
@@ -199,12 +205,27 @@ export async function startSystem(
     case 'odock':
     case 'odock-notel': {
       const config = await configFor(environment);
+      // Started as the image starts it: through the package bin, on a compile cache that
+      // `prepare` filled (so the process never loads Node's TypeScript compiler).
+      const bin = join(environment.gatewayRoot, 'bin/odock-server.js');
+      await promisify(execFile)(process.execPath, [bin, 'prepare'], {
+        cwd: environment.gatewayRoot,
+        env: { PATH: process.env.PATH, NODE_COMPILE_CACHE: benchCompileCache },
+      }).catch((error: { stderr?: string }) => {
+        // An older checkout (`--gateway-root`) has no `prepare`: it starts as it always did.
+        if (!error.stderr?.includes('unknown command "prepare"')) throw error;
+      });
       return startService({
         name: system,
-        command: [process.execPath, ...shipped, join(environment.gatewayRoot, 'src/cli.ts'), 'serve'],
+        command: [process.execPath, ...shipped, bin, 'serve'],
         cpu: environment.systemCpu,
         cwd: environment.gatewayRoot,
-        env: { ...odockEnvironment(environment, system === 'odock', config), PORT: port, ...extra },
+        env: {
+          ...odockEnvironment(environment, system === 'odock', config),
+          NODE_COMPILE_CACHE: benchCompileCache,
+          PORT: port,
+          ...extra,
+        },
         logFile,
         readyUrl: `${url}/healthz`,
       });

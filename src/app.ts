@@ -26,7 +26,7 @@ import { modelsRoute } from './http/routes/models.ts';
 import { unifiedChatRoute } from './http/routes/unified-chat.ts';
 import { usageRoutes } from './http/routes/usage-records.ts';
 import { HttpServer } from './http/server.ts';
-import { type MockUpstream, startMockUpstream } from './mock-upstream/server.ts';
+import type { MockUpstream } from './mock-upstream/server.ts';
 import { loadObservabilitySettings } from './observability/observability-settings.ts';
 import { startTelemetry, type Telemetry } from './observability/telemetry.ts';
 import type { Settings } from './settings.ts';
@@ -84,6 +84,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   try {
     let mockUpstream: MockUpstream | undefined;
     if ([...config.providers.values()].some((provider) => provider.baseUrl === 'builtin-mock')) {
+      // Loaded only when the configuration names it: a production gateway never compiles it.
+      const { startMockUpstream } = await import('./mock-upstream/server.ts');
       const mock = await startMockUpstream({ host: '127.0.0.1', port: 0 });
       mockUpstream = mock;
       opened.push(() => mock.close());

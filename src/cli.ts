@@ -1,8 +1,9 @@
 /**
  * The `odock-server` command line: `serve` (default), `migrate`, `keys create|list|revoke`,
- * `mock-upstream`, `config schema|check`.
+ * `mock-upstream`, `config schema|check`, `usage ...`, `prepare`.
  */
 import { randomBytes } from 'node:crypto';
+import { constants, enableCompileCache, flushCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
 import { ConfigError, hashApiKey, loadConfigFile } from './config/load.ts';
 import { loadSettings } from './settings.ts';
@@ -20,6 +21,8 @@ commands:
   config schema [--write]   print (or write config/odock.schema.json) the config JSON Schema
   config check [PATH]       validate a config file and report every problem
   usage tail|export|admin-key  follow or export usage records, mint an admin key (see usage --help)
+  prepare                   fill Node's compile cache (NODE_COMPILE_CACHE) so that starts load no
+                            TypeScript compiler: about 18 MiB less memory; the Docker image runs it
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
       const { runConfigCli } = await import('./config/json-schema.ts');
       return runConfigCli(rest);
     }
+    case 'prepare':
+      return prepare();
     case 'help':
     case '--help':
     case '-h':
@@ -59,6 +64,9 @@ export async function main(argv: string[]): Promise<number> {
 async function serve(): Promise<number> {
   const { startGateway } = await import('./app.ts');
   const gateway = await startGateway({ settings: loadSettings() });
+  // Every module a start needs is loaded: write their compiled code now rather than at exit, so
+  // the next start is warm even if this process is killed (a no-op without the cache).
+  flushCompileCache();
   const stop = (signal: string) => {
     gateway.services.logger.info({ signal }, 'shutdown requested: draining in-flight requests');
     gateway.close().then(
@@ -72,6 +80,29 @@ async function serve(): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   return -1;
+}
+
+/**
+ * Loads every module a gateway start can need (the embedded store and the built-in mock
+ * upstream included) with Node's compile cache on, and writes the cache. Run through the package
+ * bin (`bin/odock-server.js`, which turns the cache on before any TypeScript is read); run as
+ * `node src/cli.ts prepare` the first three modules would be stripped before the cache is on.
+ */
+async function prepare(): Promise<number> {
+  const cache = enableCompileCache();
+  if (
+    cache.status !== constants.compileCacheStatus.ENABLED &&
+    cache.status !== constants.compileCacheStatus.ALREADY_ENABLED
+  ) {
+    process.stderr.write(`prepare: the compile cache could not be enabled: ${cache.message ?? 'disabled'}\n`);
+    return 1;
+  }
+  await import('./app.ts');
+  await import('./storage/pglite-database.ts');
+  await import('./mock-upstream/server.ts');
+  flushCompileCache();
+  process.stdout.write(`compile cache ready in ${cache.directory}\n`);
+  return 0;
 }
 
 async function openStore() {

@@ -4,7 +4,6 @@
  */
 import { join } from 'node:path';
 import type { Database } from './database.ts';
-import { openPgliteDatabase } from './pglite-database.ts';
 import { openPostgresDatabase } from './postgres-database.ts';
 
 export interface OpenDatabaseOptions {
@@ -15,8 +14,10 @@ export interface OpenDatabaseOptions {
   schema?: string;
 }
 
-export function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   const schema = options.schema === undefined ? {} : { schema: options.schema };
   if (options.databaseUrl) return openPostgresDatabase({ connectionString: options.databaseUrl, ...schema });
+  // Loaded only here: a gateway on PostgreSQL never compiles PGlite's module.
+  const { openPgliteDatabase } = await import('./pglite-database.ts');
   return openPgliteDatabase({ dataDir: join(options.dataDir, 'pglite'), ...schema });
 }

@@ -5,6 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 
 const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
+/** The package bin: the entry point `npm start` and the Docker image use. */
+const bin = new URL('../../bin/odock-server.js', import.meta.url).pathname;
 
 export interface ServeProcess {
   child: ChildProcess;
@@ -13,8 +15,19 @@ export interface ServeProcess {
   output: () => string;
 }
 
-export async function startServeProcess(env: Record<string, string>): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [cli, 'serve'], {
+export interface ServeProcessOptions {
+  /** Start through the package bin (as `npm start` does) rather than src/cli.ts. */
+  viaBin?: boolean;
+  /** Node flags before the entry point. */
+  nodeArgs?: readonly string[];
+}
+
+export async function startServeProcess(
+  env: Record<string, string>,
+  options: ServeProcessOptions = {},
+): Promise<ServeProcess> {
+  const entry = options.viaBin ? bin : cli;
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry, 'serve'], {
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', OBSERVABILITY_OTEL_EXPORTER: 'none', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,9 +1,10 @@
 /**
  * The gateway image (Dockerfile, .dockerignore). No Docker engine runs here, so the build is
  * proven by reading: a multi-stage build on an exact Node 24 image, production dependencies only,
- * an unprivileged user, a healthcheck on /readyz, and, following the imports from src/cli.ts,
- * every module the gateway loads is inside what the build context sends and the Dockerfile copies,
- * and every package it imports is a production dependency.
+ * an unprivileged user, a healthcheck on /readyz, a compile cache filled at build, and, following
+ * the imports from the entry point (bin/odock-server.js), every module the gateway loads is
+ * inside what the build context sends and the Dockerfile copies, and every package it imports is
+ * a production dependency.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -102,11 +103,47 @@ describe('Dockerfile', () => {
     assert.match(lastOf('EXPOSE')?.argument ?? '', new RegExp(`^${port}$`));
   });
 
-  test('starts `node <gateway Node flags> src/cli.ts serve`, as `npm start` does', () => {
-    assert.deepEqual(JSON.parse(lastOf('ENTRYPOINT')!.argument), ['node', ...gatewayNodeFlags, 'src/cli.ts']);
+  test('starts `node <gateway Node flags> bin/odock-server.js serve`, as `npm start` does', () => {
+    assert.deepEqual(JSON.parse(lastOf('ENTRYPOINT')!.argument), [
+      'node',
+      ...gatewayNodeFlags,
+      'bin/odock-server.js',
+    ]);
     assert.deepEqual(JSON.parse(lastOf('CMD')!.argument), ['serve']);
     const manifest = JSON.parse(readText('package.json'));
-    assert.equal(manifest.scripts.start, ['node', ...gatewayNodeFlags, 'src/cli.ts', 'serve'].join(' '));
+    assert.equal(
+      manifest.scripts.start,
+      ['node', ...gatewayNodeFlags, 'bin/odock-server.js', 'serve'].join(' '),
+    );
+  });
+
+  test('fills the compile cache at build, as the runtime user, in a directory that user owns', () => {
+    const finalStage = instructions.slice(
+      instructions.findLastIndex((instruction) => instruction.keyword === 'FROM'),
+    );
+    const environment = finalStage
+      .filter((instruction) => instruction.keyword === 'ENV')
+      .map((instruction) => instruction.argument)
+      .join(' ');
+    const cacheDirectory = /NODE_COMPILE_CACHE=(\S+)/.exec(environment)?.[1];
+    assert.ok(cacheDirectory?.startsWith('/'), 'NODE_COMPILE_CACHE is an absolute path of the image');
+    const prepare = finalStage.findIndex(
+      (instruction) =>
+        instruction.keyword === 'RUN' && instruction.argument === 'node bin/odock-server.js prepare',
+    );
+    assert.ok(prepare > 0, 'RUN node bin/odock-server.js prepare');
+    const user = finalStage.findIndex((instruction) => instruction.keyword === 'USER');
+    assert.ok(user >= 0 && user < prepare, 'prepare runs as the user the gateway runs as');
+    assert.equal(finalStage[user]!.argument, 'node');
+    const lastCopy = finalStage.findLastIndex((instruction) => instruction.keyword === 'COPY');
+    assert.ok(lastCopy < prepare, 'prepare runs after every source is copied');
+    const owned = finalStage
+      .filter((instruction, index) => instruction.keyword === 'RUN' && index < user)
+      .flatMap((instruction) => /chown node:node (.+)$/.exec(instruction.argument)?.[1]?.split(/\s+/) ?? []);
+    assert.ok(
+      owned.some((directory) => cacheDirectory === directory || cacheDirectory!.startsWith(`${directory}/`)),
+      `the runtime user owns no directory holding ${cacheDirectory} (chown: ${owned.join(', ')})`,
+    );
   });
 
   test('copies only paths that exist and that the build context sends', () => {
@@ -140,7 +177,7 @@ describe('.dockerignore', () => {
     const dependencies = new Set(Object.keys(packageJson.dependencies ?? {}));
     const builtins = new Set(builtinModules);
     const visited = new Set<string>();
-    const pending = ['src/cli.ts'];
+    const pending = ['bin/odock-server.js'];
     while (pending.length > 0) {
       const file = pending.pop()!;
       if (visited.has(file)) continue;
@@ -169,6 +206,6 @@ describe('.dockerignore', () => {
         }
       }
     }
-    assert.ok(visited.size > 20, `only ${visited.size} modules reached from src/cli.ts`);
+    assert.ok(visited.size > 20, `only ${visited.size} modules reached from bin/odock-server.js`);
   });
 });
