@@ -166,6 +166,22 @@ function odockEnvironment(environment: BenchEnvironment, telemetry: boolean, con
 /** Node's compile cache for the gateways under test (entries are keyed by file and content). */
 const benchCompileCache = join(os.tmpdir(), 'odock-bench-compile-cache');
 
+/**
+ * The gateway syncs its configuration into the benchmark database, and a key that once left a
+ * configuration synced there stays revoked. Every cell would then measure 401s; say so at start.
+ */
+async function refuseRevokedKey(service: Service, url: string): Promise<void> {
+  const answer = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${benchKey}` } });
+  await answer.body?.cancel();
+  if (answer.status !== 401 && answer.status !== 403) return;
+  await service.stop();
+  throw new Error(
+    `odock-server refuses the benchmark key (HTTP ${answer.status}): a gateway with another configuration ` +
+      'was pointed at the benchmark database and revoked it, for good. Drop the database (DROP DATABASE ' +
+      'odock_bench, or the one --database-name names) and run again.',
+  );
+}
+
 export interface SystemProcessOptions {
   /** Extra `node` flags for the gateway processes (the profiler passes `--cpu-prof`). */
   nodeFlags?: readonly string[];
@@ -215,7 +231,7 @@ export async function startSystem(
         // An older checkout (`--gateway-root`) has no `prepare`: it starts as it always did.
         if (!error.stderr?.includes('unknown command "prepare"')) throw error;
       });
-      return startService({
+      const service = await startService({
         name: system,
         command: [process.execPath, ...shipped, bin, 'serve'],
         cpu: environment.systemCpu,
@@ -229,6 +245,8 @@ export async function startSystem(
         logFile,
         readyUrl: `${url}/healthz`,
       });
+      await refuseRevokedKey(service, url);
+      return service;
     }
     case 'portkey':
       return startService({
