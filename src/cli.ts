@@ -85,8 +85,9 @@ async function serve(): Promise<number> {
 /**
  * Loads every module a gateway start can need (the embedded store and the built-in mock
  * upstream included) with Node's compile cache on, and writes the cache. Run through the package
- * bin (`bin/odock-server.js`, which turns the cache on before any TypeScript is read); run as
- * `node src/cli.ts prepare` the first three modules would be stripped before the cache is on.
+ * bin (`bin/odock-server.js`, which turns the cache on before any TypeScript is read): run as
+ * `node src/cli.ts prepare`, this file and its static imports are stripped before the cache is
+ * on and stay out of it.
  */
 async function prepare(): Promise<number> {
   const cache = enableCompileCache();

@@ -157,6 +157,7 @@ export class Authenticator {
     this.#cache.set(keyHash, entry);
   }
 }
+
 function presentedSecret(headers: IncomingHttpHeaders): string | undefined {
   const authorization = headers.authorization;
   if (authorization !== undefined) {
