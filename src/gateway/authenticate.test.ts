@@ -46,6 +46,17 @@ function fixture(cacheTtlMs = ttlMs) {
   return { authenticator, lookups, clock };
 }
 
+/** The first request of the key: its look-up answers with the key, which is then cached. */
+async function cacheTheKey(
+  authenticator: Authenticator,
+  lookups: ReturnType<typeof fixture>['lookups'],
+): Promise<void> {
+  const first = authenticator.authenticate(headers);
+  await settle();
+  lookups.at(-1)!.resolve(storedKey());
+  await first;
+}
+
 /** Lets the authenticator's promise callbacks run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -87,10 +98,7 @@ describe('the API key cache', { timeout: 5_000 }, () => {
 
   test('a key used late in its TTL is refreshed in the background while the cache answers', async () => {
     const { authenticator, lookups, clock } = fixture();
-    const first = authenticator.authenticate(headers);
-    await settle();
-    lookups[0]!.resolve(storedKey());
-    await first;
+    await cacheTheKey(authenticator, lookups);
 
     clock.now += ttlMs * 0.5;
     await authenticator.authenticate(headers);
@@ -114,10 +122,7 @@ describe('the API key cache', { timeout: 5_000 }, () => {
 
   test('an entry is never served past its TTL, even while its refresh hangs', async () => {
     const { authenticator, lookups, clock } = fixture();
-    const first = authenticator.authenticate(headers);
-    await settle();
-    lookups[0]!.resolve(storedKey());
-    await first;
+    await cacheTheKey(authenticator, lookups);
 
     clock.now += ttlMs * 0.8;
     await authenticator.authenticate(headers);
@@ -137,10 +142,7 @@ describe('the API key cache', { timeout: 5_000 }, () => {
 
   test('a failed refresh leaves the entry to its TTL; then the request reports the failure', async () => {
     const { authenticator, lookups, clock } = fixture();
-    const first = authenticator.authenticate(headers);
-    await settle();
-    lookups[0]!.resolve(storedKey());
-    await first;
+    await cacheTheKey(authenticator, lookups);
 
     clock.now += ttlMs * 0.9;
     await authenticator.authenticate(headers);

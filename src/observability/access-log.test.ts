@@ -88,14 +88,19 @@ const attempt = (outcome: 'success' | 'error') => ({
   errorCode: undefined,
 });
 
+/** A request whose root span has ids, with a caller and a model. */
+function tracedAndRouted(c: RequestContext): void {
+  c.traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  c.span = spanWithId('00f067aa0ba902b7');
+  c.principal = principal('demo');
+  c.model = model('chat', 'mock-openai');
+}
+
 const cases: Array<[string, RequestContext]> = [
   [
     'a traced success',
     context((c) => {
-      c.traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-      c.span = spanWithId('00f067aa0ba902b7');
-      c.principal = principal('demo');
-      c.model = model('chat', 'mock-openai');
+      tracedAndRouted(c);
       c.outcome.status = 200;
       c.outcome.attempts.push(attempt('success'));
     }),
@@ -128,10 +133,7 @@ const cases: Array<[string, RequestContext]> = [
   [
     'a failure after two attempts (warn)',
     context((c) => {
-      c.traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
-      c.span = spanWithId('00f067aa0ba902b7');
-      c.principal = principal('demo');
-      c.model = model('chat', 'mock-openai');
+      tracedAndRouted(c);
       c.outcome.status = 502;
       c.outcome.errorCode = 'upstream_error';
       c.outcome.attempts.push(attempt('error'), attempt('error'));
