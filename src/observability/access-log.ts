@@ -2,8 +2,8 @@
  * The access log: one line per finished request (telemetry contract section 5), in the fields
  * and order of the contract's lines. It is the only line written on every request, so it is
  * built here as one template rather than through pino's generic serialiser (which walks a
- * fields object, escapes each value and calls the level formatter for each line): about a third
- * of the cost, and a fields object less per request. The line is exactly what
+ * fields object, escapes each value and calls the level formatter for each line): 1.6-2.6 µs a
+ * line against 5.0 in a loop, and a fields object less per request. The line is exactly what
  * `logger.info(fields, 'request completed')` would write, character for character: the same
  * level label, time, resource bindings (read from the logger) and destination, and the level
  * the logger has now. `access-log.test.ts` holds the two side by side.
