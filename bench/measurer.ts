@@ -180,6 +180,23 @@ export class Measurer {
     );
   }
 
+  /**
+   * Unmeasured load that lets V8 finish compiling a system's request path: unary requests at 64
+   * connections (20 ms mock) for `durationS`, then 64 streams for a third of it.
+   */
+  async settle(target: SystemId, durationS: number): Promise<void> {
+    const cpu = this.#environment.loadCpu;
+    const request = requestFor(this.#environment, target, 'twenty');
+    await runClosedLoop({ request, connections: 64, durationS, cpu });
+    const streams: StreamLoadOptions = {
+      request: requestFor(this.#environment, target, 'stream'),
+      concurrency: 64,
+      durationS: Math.max(2, Math.round(durationS / 3)),
+      warmupS: 0,
+    };
+    await this.#generator('./stream-load.ts', streams);
+  }
+
   streams(target: TargetId, concurrency: number, durationS: number, warmupS: number) {
     const options: StreamLoadOptions = {
       request: requestFor(this.#environment, target, 'stream'),

@@ -15,6 +15,12 @@ export type PresetName = (typeof presetNames)[number];
 
 /** Seconds. */
 export interface Durations {
+  /**
+   * Unmeasured load each system gets once, before the first cell: V8 compiles the request path
+   * during its first ~20,000 requests (over a thousand functions, on the same core as the
+   * event loop), and a gateway in production has long finished that.
+   */
+  settle: number;
   /** Discarded run before each closed-loop measurement. */
   warmup: number;
   latency: number;
@@ -56,6 +62,7 @@ export const presets: Record<PresetName, Preset> = {
     systems: systemIds,
     scenarios: scenarioIds,
     durations: {
+      settle: 15,
       warmup: 2,
       latency: 8,
       searchWarmup: 1,
@@ -80,6 +87,7 @@ export const presets: Record<PresetName, Preset> = {
     systems: systemIds,
     scenarios: scenarioIds,
     durations: {
+      settle: 5,
       warmup: 1,
       latency: 3,
       searchWarmup: 1,
@@ -104,6 +112,7 @@ export const presets: Record<PresetName, Preset> = {
     systems: ['bare', 'odock'],
     scenarios: scenarioIds,
     durations: {
+      settle: 0,
       warmup: 0,
       latency: 1,
       searchWarmup: 0,

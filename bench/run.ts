@@ -40,7 +40,8 @@ function estimateMinutes(options: BenchOptions): number {
   const d = options.durations;
   const targets = options.systems.length + 1;
   const cells = options.zeroMockConcurrencies.length + options.twentyMockConcurrencies.length;
-  let seconds = 15 + options.systems.length * 3;
+  const settleS = d.settle > 0 ? d.settle + Math.max(2, Math.round(d.settle / 3)) : 0;
+  let seconds = 15 + options.systems.length * (3 + settleS);
   if (options.scenarios.includes('latency')) seconds += cells * targets * (d.warmup + d.latency + 0.3);
   if (options.scenarios.includes('throughput')) {
     const steps = Math.min(options.searchLadder.length, 8);
@@ -192,6 +193,7 @@ export async function runBench(
       notes,
     };
     const scenarios = new Scenarios(options, environment, services, results, progress, infrastructure);
+    await scenarios.settle();
     if (options.scenarios.includes('latency')) await scenarios.latency();
     if (options.scenarios.includes('throughput')) await scenarios.throughput();
     if (options.scenarios.includes('stream')) await scenarios.streams();

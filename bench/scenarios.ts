@@ -56,6 +56,18 @@ export class Scenarios {
     return this.#options.systems.filter((system) => this.#services.has(system));
   }
 
+  /** Each system's unmeasured settling load (`durations.settle`), before the first cell. */
+  async settle(): Promise<void> {
+    const seconds = this.#options.durations.settle;
+    if (seconds <= 0) return;
+    for (const system of this.#systems) {
+      this.#progress(
+        `settling ${system}: ${seconds} s of unmeasured load while V8 compiles its request path`,
+      );
+      await this.#measurer.settle(system, seconds);
+    }
+  }
+
   /** Added latency at concurrency 1 (0 ms mock) and at 1, 10, 64 (20 ms mock). */
   async latency(): Promise<void> {
     const { durations } = this.#options;
