@@ -187,6 +187,8 @@ export interface SystemProcessOptions {
   nodeFlags?: readonly string[];
   /** Extra environment variables (the profiler's loop probe reads one). */
   env?: Readonly<Record<string, string>>;
+  /** A program the system's `node` runs under (`valgrind --tool=callgrind ...`), and its start-up allowance. */
+  launcher?: { command: readonly string[]; readyTimeoutMs: number };
 }
 
 export async function startSystem(
@@ -202,11 +204,14 @@ export async function startSystem(
   // the ceiling of the same stack. Portkey runs as its package starts it.
   const shipped = [...gatewayNodeFlags, ...node.slice(1)];
   const extra = options.env ?? {};
+  const launcher = options.launcher?.command ?? [];
+  const readyTimeoutMs = options.launcher?.readyTimeoutMs;
   switch (system) {
     case 'bare':
       return startService({
         name: system,
         command: [
+          ...launcher,
           process.execPath,
           ...shipped,
           fileURLToPath(new URL('./bare-proxy.ts', import.meta.url)),
@@ -217,6 +222,7 @@ export async function startSystem(
         env: { PATH: process.env.PATH, NODE_ENV: 'production', ...extra },
         logFile,
         readyUrl: `${url}/`,
+        readyTimeoutMs,
       });
     case 'odock':
     case 'odock-notel': {
@@ -233,7 +239,7 @@ export async function startSystem(
       });
       const service = await startService({
         name: system,
-        command: [process.execPath, ...shipped, bin, 'serve'],
+        command: [...launcher, process.execPath, ...shipped, bin, 'serve'],
         cpu: environment.systemCpu,
         cwd: environment.gatewayRoot,
         env: {
@@ -244,6 +250,7 @@ export async function startSystem(
         },
         logFile,
         readyUrl: `${url}/healthz`,
+        readyTimeoutMs,
       });
       await refuseRevokedKey(service, url);
       return service;
@@ -252,6 +259,7 @@ export async function startSystem(
       return startService({
         name: system,
         command: [
+          ...launcher,
           ...node,
           join(environment.repoRoot, 'node_modules/@portkey-ai/gateway/build/start-server.js'),
           `--port=${port}`,
@@ -261,6 +269,7 @@ export async function startSystem(
         env: { PATH: process.env.PATH, NODE_ENV: 'production', ...extra },
         logFile,
         readyUrl: `${url}/`,
+        readyTimeoutMs,
       });
   }
 }

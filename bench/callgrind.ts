@@ -1,0 +1,261 @@
+/**
+ * Reads what `valgrind --tool=callgrind` writes (format: valgrind's "Callgrind Format
+ * Specification") and names V8's generated code from the perf map `node --perf-basic-prof`
+ * writes (`/tmp/perf-PID.map`: `start size name`, hex). Callgrind counts instructions, not
+ * seconds: the same binary on the same input gives the same count whatever else the machine is
+ * doing, which a CPU-time A/B on a shared VM cannot promise.
+ *
+ * Only self cost (Ir executed inside a function's own code) is summed. JavaScript that V8 has
+ * compiled has its own code and is named from the perf map; a function still interpreted runs
+ * inside the interpreter's bytecode handlers and is counted there (`(V8 interpreter)`).
+ */
+import { ownerOf } from './cpu-profile.ts';
+
+export interface CallgrindCost {
+  /** The `summary:` (or `totals:`) line: every instruction of the dump. */
+  totalInstructions: number;
+  /** Self instructions by function, as callgrind names them (`obj` is the ELF object or `???`). */
+  functions: ReadonlyArray<{ object: string; name: string; instructions: number }>;
+}
+
+/**
+ * Self cost per function of one callgrind output file. Name compression (`fn=(12) name`, later
+ * `fn=(12)`) is resolved per kind; the cost line after a `calls=` line is the inclusive cost of
+ * that call and is not the caller's own.
+ */
+export function parseCallgrind(text: string): CallgrindCost {
+  const names = {
+    ob: new Map<string, string>(),
+    fl: new Map<string, string>(),
+    fn: new Map<string, string>(),
+  };
+  const kindOf: Record<string, keyof typeof names> = {
+    ob: 'ob',
+    cob: 'ob',
+    fl: 'fl',
+    fi: 'fl',
+    fe: 'fl',
+    cfi: 'fl',
+    cfl: 'fl',
+    fn: 'fn',
+    cfn: 'fn',
+  };
+  const resolve = (kind: keyof typeof names, value: string): string => {
+    const match = /^\((\d+)\)(?: (.*))?$/.exec(value);
+    if (match === null) return value;
+    const [, id, name] = match;
+    if (name !== undefined) {
+      names[kind].set(id!, name);
+      return name;
+    }
+    return names[kind].get(id!) ?? `(${id})`;
+  };
+  const self = new Map<string, { object: string; name: string; instructions: number }>();
+  let object = '???';
+  let functionObject = '???';
+  let functionName = '';
+  let callCostFollows = false;
+  let total: number | undefined;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const first = line.charCodeAt(0);
+    // Cost lines start with a position: a number, `+n`, `-n` or `*`.
+    if ((first >= 48 && first <= 57) || first === 43 || first === 45 || first === 42) {
+      if (callCostFollows) {
+        callCostFollows = false;
+        continue;
+      }
+      const fields = line.split(' ');
+      const instructions = Number(fields[1] ?? 0);
+      if (!Number.isFinite(instructions) || instructions === 0) continue;
+      const key = `${functionObject}\u0000${functionName}`;
+      const entry = self.get(key);
+      if (entry === undefined) self.set(key, { object: functionObject, name: functionName, instructions });
+      else entry.instructions += instructions;
+      continue;
+    }
+    const equals = line.indexOf('=');
+    const colon = line.indexOf(':');
+    if (equals > 0 && (colon === -1 || equals < colon)) {
+      const key = line.slice(0, equals);
+      const value = line.slice(equals + 1);
+      if (key === 'calls') {
+        callCostFollows = true;
+        continue;
+      }
+      const kind = kindOf[key];
+      if (kind === undefined) continue;
+      const name = resolve(kind, value);
+      if (key === 'ob') object = name;
+      else if (key === 'fn') {
+        functionName = name;
+        functionObject = object;
+      }
+      continue;
+    }
+    // A dump made while instrumentation was toggled carries `summary: 0` and the real count in
+    // `totals:`; a file written at exit has both. The larger is the dump's.
+    if (line.startsWith('summary:') || line.startsWith('totals:'))
+      total = Math.max(
+        total ?? 0,
+        Number(
+          line
+            .slice(line.indexOf(':') + 1)
+            .trim()
+            .split(' ')[0],
+        ),
+      );
+  }
+  const functions = [...self.values()].sort((a, b) => b.instructions - a.instructions);
+  return {
+    totalInstructions: total ?? functions.reduce((sum, entry) => sum + entry.instructions, 0),
+    functions,
+  };
+}
+
+export interface PerfMapEntry {
+  start: number;
+  size: number;
+  name: string;
+}
+
+/** `/tmp/perf-PID.map` lines (`28040040 614 JS:+hot file:///x.mjs:1:13`), sorted by start. */
+export function parsePerfMap(text: string): PerfMapEntry[] {
+  const entries: PerfMapEntry[] = [];
+  for (const line of text.split('\n')) {
+    const match = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+    if (match !== null)
+      entries.push({
+        start: Number.parseInt(match[1]!, 16),
+        size: Number.parseInt(match[2]!, 16),
+        name: match[3]!,
+      });
+  }
+  return entries.sort((a, b) => a.start - b.start);
+}
+
+/** The perf map entry whose code holds `address`. */
+function lookup(entries: readonly PerfMapEntry[], address: number): PerfMapEntry | undefined {
+  let low = 0;
+  let high = entries.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    const entry = entries[middle]!;
+    if (address < entry.start) high = middle - 1;
+    else if (address >= entry.start + entry.size) low = middle + 1;
+    else return entry;
+  }
+  return undefined;
+}
+
+export interface NamedCost {
+  /** A JavaScript function (`name owner:line`), a V8 builtin, or a native function. */
+  name: string;
+  /** `src/gateway/execute.ts`, `undici`, `node:internal/streams`, `(garbage collector)`, ... */
+  owner: string;
+  instructions: number;
+}
+
+/**
+ * `heap::base::SlotCallbackResult v8::internal::Scavenger::ScavengeObject<v8::internal::X>(...)`
+ * → `v8::internal::Scavenger::ScavengeObject`: template arguments, parameters and the return
+ * type go, so one function's instantiations add up.
+ */
+export function shortNativeName(symbol: string): string {
+  // A trailing `'2` is callgrind's mark for a recursion level.
+  let name = symbol.replaceAll('(anonymous namespace)', '{anonymous}').replace(/'\d+$/, '');
+  for (let previous = ''; previous !== name; ) {
+    previous = name;
+    name = name.replace(/<[^<>]*>/g, '');
+  }
+  name = name.replace(/\([^()]*\)( const)?( \[clone [^\]]*\])*$/, '');
+  const space = name.lastIndexOf(' ');
+  return space === -1 ? name : name.slice(space + 1);
+}
+
+/** What a native symbol of the node binary is, for the owner column. */
+function nativeOwner(name: string): string {
+  if (
+    /Scaveng|MarkCompact|Marking|Sweep|MinorMS|Heap::|Evacuat|Compactor|RememberedSet|BodyDescriptor|SizeFromMap|IterateObjectCache|RootVisitor|Worklist|GlobalHandles/.test(
+      name,
+    )
+  )
+    return '(garbage collector)';
+  if (/Json(Stringifier|Parser)|JSDataObjectBuilder/.test(name)) return '(V8 JSON)';
+  if (
+    /compiler::|turboshaft|maglev::|Maglev|baseline::|Sparkplug|interpreter::Bytecode(Generator|ArrayBuilder)/.test(
+      name,
+    )
+  )
+    return '(V8 compiler)';
+  if (
+    /^Builtins_(Ld|Sta|Star|Lda|Mov|Jump|Call|Construct|Test|Inc|Dec|Add|Sub|Return|Resume|Suspend|Create|Get|Set|Throw|For|Switch|Wide|Extra)[A-Za-z]*Handler$/.test(
+      name,
+    )
+  )
+    return '(V8 interpreter)';
+  if (name.startsWith('Builtins_')) return '(V8 builtins)';
+  if (/^v8::|^Runtime_|^v8_inspector/.test(name)) return '(V8 runtime)';
+  if (/^node::|^uv_|^uv__|^llhttp|^ada::|^simdutf|^nghttp|^cares|^ares_/.test(name)) return '(node native)';
+  return '(native)';
+}
+
+/**
+ * Names every function of a callgrind cost: generated code (object `???`, named by its
+ * address) from the perf map, V8's builtins and the rest from the symbol callgrind read, each
+ * with the owner `bench/cpu-profile.ts` would give the same frame.
+ */
+export function nameCosts(cost: CallgrindCost, perfMap: readonly PerfMapEntry[]): NamedCost[] {
+  const merged = new Map<string, NamedCost>();
+  for (const entry of cost.functions) {
+    let named: { name: string; owner: string };
+    const address = /^0x([0-9a-f]+)$/.exec(entry.name);
+    const mapped = address === null ? undefined : lookup(perfMap, Number.parseInt(address[1]!, 16));
+    if (mapped !== undefined) named = fromPerfMapName(mapped.name);
+    else if (address !== null)
+      named = { name: '(unnamed generated code)', owner: '(unnamed generated code)' };
+    else {
+      const short = shortNativeName(entry.name);
+      named = { name: short, owner: /kernel/.test(entry.object) ? '(kernel)' : nativeOwner(short) };
+    }
+    const previous = merged.get(named.name);
+    if (previous === undefined) merged.set(named.name, { ...named, instructions: entry.instructions });
+    else previous.instructions += entry.instructions;
+  }
+  return [...merged.values()].sort((a, b) => b.instructions - a.instructions);
+}
+
+/**
+ * `JS:*sendJsonText file:///work/main/src/http/respond.ts:19:5` → `sendJsonText
+ * src/http/respond.ts:19` owned by `src/http/respond.ts`; `Builtin:LoadIC` → a builtin. The
+ * tier mark after `JS:` (`~` interpreted, `^` Sparkplug, `+` Maglev, `*` TurboFan) is dropped,
+ * so a function's tiers add up.
+ */
+function fromPerfMapName(name: string): { name: string; owner: string } {
+  // ES modules are named by `file://` URL, CommonJS modules by path, Node's own by `node:`.
+  const js = /^JS:[~^+*']*(.*?) ((?:file:|node:|\/)[^ ]*?)(?::(\d+):\d+)?$/.exec(name);
+  if (js !== null) {
+    const [, functionName, url, line] = js;
+    const owner = ownerOf(url!, functionName ?? '');
+    return {
+      name: `${functionName || '(anonymous)'} ${owner}${line === undefined ? '' : `:${line}`}`,
+      owner,
+    };
+  }
+  if (name.startsWith('JS:')) return { name: name.slice(3).replace(/^[~^+*']+/, ''), owner: '(native)' };
+  if (name.startsWith('Builtin:') || name.startsWith('BytecodeHandler:'))
+    return {
+      name: name.replace(/^[A-Za-z]+:/, 'Builtins_'),
+      owner: nativeOwner(name.replace(/^[A-Za-z]+:/, 'Builtins_')),
+    };
+  return { name, owner: '(V8 generated code)' };
+}
+
+/** Sums named costs by owner, largest first. */
+export function byOwner(costs: readonly NamedCost[]): Array<{ owner: string; instructions: number }> {
+  const owners = new Map<string, number>();
+  for (const cost of costs) owners.set(cost.owner, (owners.get(cost.owner) ?? 0) + cost.instructions);
+  return [...owners]
+    .map(([owner, instructions]) => ({ owner, instructions }))
+    .sort((a, b) => b.instructions - a.instructions);
+}

@@ -1,0 +1,200 @@
+/**
+ * Instructions per request: runs one system of the benchmark under valgrind's callgrind,
+ * warms it up with sequential requests (the JIT settles), counts the instructions of a fixed
+ * number of requests, and prints where they were executed, per owner and per function.
+ *
+ *   node bench/instructions.ts [--system odock] [--warmup 20000] [--requests 2000]
+ *                              [--gateway-root DIR] [--top 40] [--out FILE.md] [--keep DIR]
+ *
+ * A CPU-time A/B on a shared VM moves by ±15 % from one run to the next; an instruction count
+ * of the same code and the same requests moves by well under 1 %, whatever the machine is
+ * doing. It is the measure for a change too small for `bench/profile.ts` to resolve. What it
+ * cannot show: time (cache misses, kernel time, waking a sleeping peer), and V8's work that is
+ * driven by timers (the memory reducer's full collections, idle-time tasks) is over-counted,
+ * because a run under callgrind is about 50 times slower. Compare counts of two commits, not a
+ * count with a CPU time. Needs `valgrind` (Debian: `apt-get install valgrind`).
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { byOwner, nameCosts, parseCallgrind, parsePerfMap } from './callgrind.ts';
+import { ensureDatabase } from './machine.ts';
+import type { Service } from './processes.ts';
+import {
+  type BenchEnvironment,
+  requestFor,
+  type SystemId,
+  startMock,
+  startOtlpReceiverProcess,
+  startSystem,
+  systemIds,
+} from './systems.ts';
+
+const { values } = parseArgs({
+  options: {
+    system: { type: 'string', default: 'odock' },
+    warmup: { type: 'string', default: '20000' },
+    requests: { type: 'string', default: '2000' },
+    top: { type: 'string', default: '40' },
+    'port-base': { type: 'string', default: '18400' },
+    'gateway-root': { type: 'string' },
+    out: { type: 'string' },
+    keep: { type: 'string' },
+  },
+});
+
+const system = values.system as SystemId;
+if (!systemIds.includes(system)) throw new Error(`--system: one of ${systemIds.join(', ')}`);
+const warmup = Number(values.warmup);
+const measured = Number(values.requests);
+if (!(Number.isInteger(warmup) && warmup >= 0 && Number.isInteger(measured) && measured > 0))
+  throw new Error('--warmup and --requests: whole numbers (--requests at least 1)');
+await promisify(execFile)('valgrind', ['--version']).catch(() => {
+  throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
+});
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const runDir = await mkdtemp(join(os.tmpdir(), 'odock-instructions-'));
+const environment: BenchEnvironment = {
+  repoRoot,
+  gatewayRoot: values['gateway-root'] ?? repoRoot,
+  portBase: Number(values['port-base']),
+  systemCpu: '0',
+  loadCpu: '1',
+  runDir,
+  databaseUrl: await ensureDatabase('postgres://postgres@127.0.0.1:5432/test', 'odock_bench', repoRoot),
+  redisUrl: 'redis://127.0.0.1:6379',
+  stream: { timeToFirstTokenMs: 20, chunkIntervalMs: 20, chunks: 64 },
+};
+
+// callgrind_control finds the process by a file named after the user and host it reads from
+// the environment (USER, HOST); the gateway reads HOST as its listening interface, so both
+// sides are given the same two values.
+const vgdbPrefix = join(runDir, 'vgdb');
+const controlEnvironment = { ...process.env, USER: 'odock-bench', HOST: '127.0.0.1' };
+const callgrindOut = join(runDir, 'callgrind.out');
+const control = (...args: string[]) =>
+  promisify(execFile)('callgrind_control', [`--vgdb-prefix=${vgdbPrefix}`, ...args], {
+    env: controlEnvironment,
+  });
+
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+const services: Service[] = [];
+try {
+  services.push(await startMock(environment, 'zero'));
+  services.push(await startOtlpReceiverProcess(environment));
+  progress(`starting ${system} under callgrind (about 10 s)`);
+  const target = await startSystem(environment, system, {
+    // The perf map names generated code. The memory reducer starts full collections when the
+    // allocation rate per second is low, which under callgrind it always is: off, so the count
+    // holds the collections the requests cause, not the ones the slow-down causes.
+    nodeFlags: ['--perf-basic-prof', '--no-memory-reducer'],
+    env: { USER: controlEnvironment.USER, HOST: controlEnvironment.HOST },
+    launcher: {
+      command: [
+        'valgrind',
+        '--tool=callgrind',
+        // V8 writes and patches its own code: every such write must drop valgrind's translation.
+        '--smc-check=all-non-file',
+        '--instr-atstart=no',
+        `--vgdb-prefix=${vgdbPrefix}`,
+        `--callgrind-out-file=${callgrindOut}`,
+      ],
+      readyTimeoutMs: 180_000,
+    },
+  });
+  services.push(target);
+  const spec = requestFor(environment, system, 'zero');
+  const send = sequentialSender(spec);
+
+  await send(warmup, (done) => progress(`warm-up: ${done} of ${warmup} requests`));
+  await control('--instr=on', String(target.pid));
+  const started = Date.now();
+  const answered = await send(measured, (done) => progress(`measured: ${done} of ${measured} requests`));
+  await control('--instr=off', String(target.pid));
+  await control('--dump', String(target.pid));
+  const elapsedS = (Date.now() - started) / 1000;
+  if (answered.failed > 0) throw new Error(`${answered.failed} of ${measured} measured requests failed`);
+
+  const dumps = (await readdir(runDir)).filter((name) => name.startsWith('callgrind.out.'));
+  const dump = dumps.sort().at(-1);
+  if (dump === undefined) throw new Error(`callgrind wrote no dump in ${runDir}`);
+  const cost = parseCallgrind(await readFile(join(runDir, dump), 'utf8'));
+  const perfMap = parsePerfMap(await readFile(`/tmp/perf-${target.pid}.map`, 'utf8').catch(() => ''));
+  const named = nameCosts(cost, perfMap);
+  const top = Number(values.top);
+  const perRequest = (instructions: number) => Math.round(instructions / measured).toLocaleString('en-US');
+  const lines = [
+    `${system}: ${cost.totalInstructions.toLocaleString('en-US')} instructions for ${measured} requests ` +
+      `(0 ms mock, one connection, after ${warmup} warm-up requests; ${elapsedS.toFixed(0)} s under callgrind): ` +
+      `**${perRequest(cost.totalInstructions)} instructions per request**, every thread of the process.`,
+    '',
+    '| owner | instructions/request | share |',
+    '| --- | ---: | ---: |',
+    ...byOwner(named)
+      .slice(0, top)
+      .map(
+        (entry) =>
+          `| ${entry.owner} | ${perRequest(entry.instructions)} | ${((entry.instructions / cost.totalInstructions) * 100).toFixed(1)} % |`,
+      ),
+    '',
+    '| function (self) | owner | instructions/request |',
+    '| --- | --- | ---: |',
+    ...named
+      .slice(0, top)
+      .map(
+        (entry) =>
+          `| \`${entry.name.replaceAll('|', '\\|')}\` | ${entry.owner} | ${perRequest(entry.instructions)} |`,
+      ),
+    '',
+  ];
+  const text = lines.join('\n');
+  process.stdout.write(text);
+  if (values.out !== undefined) await writeFile(values.out, text);
+  if (values.keep !== undefined) {
+    await mkdir(values.keep, { recursive: true });
+    await writeFile(join(values.keep, `${system}.callgrind.out`), await readFile(join(runDir, dump)));
+    await writeFile(
+      join(values.keep, `${system}.perf.map`),
+      await readFile(`/tmp/perf-${target.pid}.map`).catch(() => ''),
+    );
+  }
+} finally {
+  for (const service of services.reverse()) await service.stop(30_000).catch(() => {});
+  await rm(runDir, { recursive: true, force: true }).catch(() => {});
+}
+
+/**
+ * One keep-alive connection, one request at a time: the same work per request however slow
+ * the process under callgrind is. Progress is reported every 10 % of the count.
+ */
+function sequentialSender(spec: ReturnType<typeof requestFor>) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const headers = {
+    ...spec.headers,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(spec.body)),
+  };
+  const once = () =>
+    new Promise<number>((resolve, reject) => {
+      const outgoing = request(spec.url, { method: 'POST', agent, headers }, (answer) => {
+        answer.resume();
+        answer.once('end', () => resolve(answer.statusCode ?? 0));
+      });
+      outgoing.once('error', reject);
+      outgoing.end(spec.body);
+    });
+  return async (count: number, report: (done: number) => void) => {
+    let failed = 0;
+    const step = Math.max(1, Math.ceil(count / 10));
+    for (let done = 1; done <= count; done += 1) {
+      if ((await once()) !== 200) failed += 1;
+      if (done % step === 0 || done === count) report(done);
+    }
+    return { failed };
+  };
+}
