@@ -4,8 +4,10 @@
  * once, the form the statement has always been given.
  */
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import type { Queryable } from '../storage/database.ts';
+import { migrate } from '../storage/migrate.ts';
+import { type DatabaseHarness, pgliteHarness, postgresHarness } from '../storage/test-databases.ts';
 import type { UsageRecord } from './usage-record.ts';
 import { sampleRecord } from './usage-test-records.ts';
 import { insertUsageRecords, insertUsageRows, usageRowJson } from './usage-writer.ts';
@@ -88,3 +90,140 @@ describe('usage writer', () => {
     assert.equal(calls.length, 0);
   });
 });
+
+const tokenColumns = [
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
+  'audio_input_tokens',
+  'audio_output_tokens',
+  'image_input_tokens',
+  'tool_tokens',
+  'embeddings_tokens',
+  'billable_tokens',
+] as const;
+
+for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[]) {
+  describe(`usage rows on ${harness.name}`, () => {
+    after(() => harness.cleanup());
+
+    test('a zero or a null the row JSON leaves out reads back as 0 or NULL, the rest as written', async () => {
+      const database = await harness.open();
+      try {
+        await migrate(database);
+        const zero = sampleRecord({
+          traceId: null,
+          organizationId: null,
+          apiKeyId: null,
+          provider: null,
+          model: null,
+          requestedModel: null,
+          responseModel: null,
+          upstreamMs: null,
+          gatewayOverheadMs: null,
+          pluginOverheadMs: 0,
+          tokens: {
+            input: 0,
+            output: 0,
+            cachedInput: 0,
+            cacheWrite: 0,
+            reasoning: 0,
+            audioInput: 0,
+            audioOutput: 0,
+            imageInput: 0,
+            tool: null,
+            embeddings: 0,
+            billable: 0,
+          },
+          costNanos: 0n,
+          providerRequestId: null,
+          providerUsage: undefined,
+        });
+        const full = sampleRecord({
+          traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+          teamId: 'team',
+          userId: 'user',
+          stream: true,
+          streamOutcome: 'completed',
+          errorCode: 'upstream_error',
+          timeToFirstTokenMs: 3.25,
+          pluginOverheadMs: 0.5,
+          tokens: {
+            input: 1,
+            output: 2,
+            cachedInput: 3,
+            cacheWrite: 4,
+            reasoning: 5,
+            audioInput: 6,
+            audioOutput: 7,
+            imageInput: 8,
+            tool: 9,
+            embeddings: 10,
+            billable: 11,
+          },
+          unitKind: 'images',
+          unitQuantity: 2,
+          costNanos: 2n ** 62n,
+        });
+        assert.ok(usageRowJson(zero).length < usageRowJson(full).length / 1.3, 'the zero row is shorter');
+        assert.equal(await insertUsageRecords(database, [zero, full]), 2);
+        const rows = await database.query<Record<string, unknown>>(
+          `SELECT request_id, trace_id, organization_id, team_id, user_id, api_key_id, provider, model,
+                  requested_model, response_model, stream_outcome, error_code, upstream_ms,
+                  gateway_overhead_ms, time_to_first_token_ms, plugin_overhead_ms, ${tokenColumns.join(', ')},
+                  unit_kind, unit_quantity::text AS unit_quantity, cost_nanos::text AS cost_nanos,
+                  provider_request_id, provider_usage
+             FROM usage_records`,
+        );
+        const byRequest = new Map(rows.map((row) => [row['request_id'], row]));
+        const readZero = byRequest.get(zero.requestId)!;
+        for (const column of tokenColumns)
+          assert.equal(
+            Number(readZero[column] ?? Number.NaN),
+            column === 'tool_tokens' ? Number.NaN : 0,
+            column,
+          );
+        assert.equal(Number(readZero['plugin_overhead_ms']), 0);
+        assert.equal(readZero['cost_nanos'], '0');
+        for (const column of [
+          'trace_id',
+          'organization_id',
+          'team_id',
+          'user_id',
+          'api_key_id',
+          'provider',
+          'model',
+          'requested_model',
+          'response_model',
+          'stream_outcome',
+          'error_code',
+          'upstream_ms',
+          'gateway_overhead_ms',
+          'time_to_first_token_ms',
+          'unit_kind',
+          'unit_quantity',
+          'provider_request_id',
+          'provider_usage',
+        ])
+          assert.equal(readZero[column], null, column);
+
+        const readFull = byRequest.get(full.requestId)!;
+        assert.deepEqual(
+          tokenColumns.map((column) => Number(readFull[column])),
+          [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+        );
+        assert.equal(Number(readFull['plugin_overhead_ms']), 0.5);
+        assert.equal(readFull['cost_nanos'], (2n ** 62n).toString());
+        assert.equal(readFull['team_id'], 'team');
+        assert.equal(readFull['stream_outcome'], 'completed');
+        assert.equal(Number(readFull['time_to_first_token_ms']), 3.25);
+        assert.equal(readFull['unit_quantity'], '2');
+        assert.deepEqual(readFull['provider_usage'], { prompt_tokens: 10, completion_tokens: 20 });
+      } finally {
+        await database.close();
+      }
+    });
+  });
+}

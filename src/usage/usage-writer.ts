@@ -56,9 +56,33 @@ const columns = [
   ['metadata', 'jsonb'],
 ] as const;
 
+/**
+ * Columns whose row JSON leaves out the value a typical record has (0: most token classes are
+ * unused by most calls): `json_to_recordset` reads a missing key as NULL, and the SELECT puts
+ * the column's value back. A null of a nullable column is left out the same way, with nothing to
+ * put back. A row is then about a third shorter, to serialise here and to parse in PostgreSQL.
+ */
+const omittedWhenZero = new Set<string>([
+  'plugin_overhead_ms',
+  'input_tokens',
+  'output_tokens',
+  'cached_input_tokens',
+  'cache_write_tokens',
+  'reasoning_tokens',
+  'audio_input_tokens',
+  'audio_output_tokens',
+  'image_input_tokens',
+  'embeddings_tokens',
+  'billable_tokens',
+  'cost_nanos',
+]);
+
 const names = columns.map(([name]) => name).join(', ');
+const selected = columns
+  .map(([name]) => (omittedWhenZero.has(name) ? `COALESCE(${name}, 0)` : name))
+  .join(', ');
 const insertSql = `INSERT INTO usage_records (${names})
-  SELECT ${names} FROM json_to_recordset($1::json) AS batch(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})
+  SELECT ${selected} FROM json_to_recordset($1::json) AS batch(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})
   ON CONFLICT DO NOTHING`;
 
 /** Inserts the records; resolves to the number of rows the statement was given. */
@@ -93,55 +117,62 @@ function jsonArray(rows: readonly string[]): string {
   return parts.join(',');
 }
 
-/** One record as the JSON object `json_to_recordset` reads: its keys are the column names. */
+/**
+ * One record as the JSON object `json_to_recordset` reads: its keys are the column names. An
+ * `undefined` value is a key JSON.stringify leaves out (read back as NULL, or as 0 through the
+ * SELECT's COALESCE for the columns of `omittedWhenZero`).
+ */
 export function usageRowJson(record: UsageRecord): string {
   return JSON.stringify(toRow(record));
 }
+
+const absent = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+const absentIfZero = (value: number): number | undefined => (value === 0 ? undefined : value);
 
 function toRow(record: UsageRecord): Record<(typeof columns)[number][0], unknown> {
   const { tokens } = record;
   return {
     id: record.id,
     request_id: record.requestId,
-    trace_id: record.traceId,
+    trace_id: absent(record.traceId),
     requested_at: record.requestedAt.toISOString(),
-    organization_id: record.organizationId,
-    team_id: record.teamId,
-    user_id: record.userId,
-    api_key_id: record.apiKeyId,
-    provider: record.provider,
-    model: record.model,
-    requested_model: record.requestedModel,
-    response_model: record.responseModel,
+    organization_id: absent(record.organizationId),
+    team_id: absent(record.teamId),
+    user_id: absent(record.userId),
+    api_key_id: absent(record.apiKeyId),
+    provider: absent(record.provider),
+    model: absent(record.model),
+    requested_model: absent(record.requestedModel),
+    response_model: absent(record.responseModel),
     endpoint: record.endpoint,
     route: record.route,
     stream: record.stream,
-    stream_outcome: record.streamOutcome,
+    stream_outcome: absent(record.streamOutcome),
     status: record.status,
     outcome: record.outcome,
-    error_code: record.errorCode,
+    error_code: absent(record.errorCode),
     latency_ms: record.latencyMs,
-    upstream_ms: record.upstreamMs,
-    gateway_overhead_ms: record.gatewayOverheadMs,
-    time_to_first_token_ms: record.timeToFirstTokenMs,
-    plugin_overhead_ms: record.pluginOverheadMs,
-    input_tokens: tokens.input,
-    output_tokens: tokens.output,
-    cached_input_tokens: tokens.cachedInput,
-    cache_write_tokens: tokens.cacheWrite,
-    reasoning_tokens: tokens.reasoning,
-    audio_input_tokens: tokens.audioInput,
-    audio_output_tokens: tokens.audioOutput,
-    image_input_tokens: tokens.imageInput,
-    tool_tokens: tokens.tool,
-    embeddings_tokens: tokens.embeddings,
-    billable_tokens: tokens.billable,
-    unit_kind: record.unitKind,
-    unit_quantity: record.unitQuantity,
+    upstream_ms: absent(record.upstreamMs),
+    gateway_overhead_ms: absent(record.gatewayOverheadMs),
+    time_to_first_token_ms: absent(record.timeToFirstTokenMs),
+    plugin_overhead_ms: absentIfZero(record.pluginOverheadMs),
+    input_tokens: absentIfZero(tokens.input),
+    output_tokens: absentIfZero(tokens.output),
+    cached_input_tokens: absentIfZero(tokens.cachedInput),
+    cache_write_tokens: absentIfZero(tokens.cacheWrite),
+    reasoning_tokens: absentIfZero(tokens.reasoning),
+    audio_input_tokens: absentIfZero(tokens.audioInput),
+    audio_output_tokens: absentIfZero(tokens.audioOutput),
+    image_input_tokens: absentIfZero(tokens.imageInput),
+    tool_tokens: absent(tokens.tool),
+    embeddings_tokens: absentIfZero(tokens.embeddings),
+    billable_tokens: absentIfZero(tokens.billable),
+    unit_kind: absent(record.unitKind),
+    unit_quantity: absent(record.unitQuantity),
     // A JSON string: a JSON number would lose precision past 2^53 on the way in.
-    cost_nanos: record.costNanos.toString(),
-    provider_request_id: record.providerRequestId,
-    provider_usage: record.providerUsage ?? null,
+    cost_nanos: record.costNanos === 0n ? undefined : record.costNanos.toString(),
+    provider_request_id: absent(record.providerRequestId),
+    provider_usage: record.providerUsage ?? undefined,
     attempts: record.attempts,
     metadata: record.metadata,
   };
