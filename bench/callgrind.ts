@@ -176,7 +176,7 @@ export function shortNativeName(symbol: string): string {
 /** What a native symbol of the node binary is, for the owner column. */
 function nativeOwner(name: string): string {
   if (
-    /Scaveng|MarkCompact|Marking|Sweep|MinorMS|Heap::|Evacuat|Compactor|RememberedSet|BodyDescriptor|SizeFromMap|IterateObjectCache|RootVisitor|Worklist|GlobalHandles/.test(
+    /Scaveng|MarkCompact|Marking|MarkBit|Sweep|MinorMS|Heap::|Evacuat|Compactor|RememberedSet|BodyDescriptor|SizeFromMap|IterateObjectCache|RootVisitor|Worklist|GlobalHandles|RelocIterator|VisitRelocInfo|LiveObjectVisitor|FreeList|PointersUpdating|MigratedSlot|StringTableCleaner|FlushedBytecode/.test(
       name,
     )
   )

@@ -10,15 +10,14 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
   BatchSpanProcessor,
-  ParentBasedSampler,
   type ReadableSpan,
   type SpanExporter,
-  TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import type { MetricsRecorder } from './metrics.ts';
 import type { ObservabilitySettings } from './observability-settings.ts';
 import { refreshTracer } from './spans.ts';
+import { ParentBasedRatioSampler } from './trace-sampler.ts';
 
 export const traceExportPool = 'trace_export';
 
@@ -38,9 +37,8 @@ export async function startTracing(
   const resource = resourceFromAttributes(settings.resource);
   const exporting = settings.tracesExporter !== 'none';
   // With export off, spans still get real trace ids (for logs and usage records) but record nothing.
-  const sampler = exporting
-    ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRate) })
-    : new AlwaysOffSampler();
+  // Decides as the SDK's ParentBasedSampler(TraceIdRatioBasedSampler) does (trace-sampler.ts).
+  const sampler = exporting ? new ParentBasedRatioSampler(settings.sampleRate) : new AlwaysOffSampler();
   const spanProcessors = [];
   if (exporting) {
     const exporter =
