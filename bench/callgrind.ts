@@ -16,6 +16,13 @@ export interface CallgrindCost {
   totalInstructions: number;
   /** Self instructions by function, as callgrind names them (`obj` is the ELF object or `???`). */
   functions: ReadonlyArray<{ object: string; name: string; instructions: number }>;
+  /** Inclusive instructions of the calls from one function to another, summed over call sites. */
+  calls: ReadonlyArray<{ caller: FunctionId; callee: FunctionId; instructions: number }>;
+}
+
+export interface FunctionId {
+  object: string;
+  name: string;
 }
 
 /**
@@ -55,18 +62,30 @@ export function parseCallgrind(text: string): CallgrindCost {
   let functionObject = '???';
   let functionName = '';
   let callCostFollows = false;
+  let calleeObject: string | undefined;
+  let calleeName = '';
+  const calls = new Map<string, { caller: FunctionId; callee: FunctionId; instructions: number }>();
   let total: number | undefined;
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const first = line.charCodeAt(0);
     // Cost lines start with a position: a number, `+n`, `-n` or `*`.
     if ((first >= 48 && first <= 57) || first === 43 || first === 45 || first === 42) {
-      if (callCostFollows) {
-        callCostFollows = false;
-        continue;
-      }
       const fields = line.split(' ');
       const instructions = Number(fields[1] ?? 0);
+      if (callCostFollows) {
+        callCostFollows = false;
+        // `cob=` names the callee's object for this call only; without it, the caller's.
+        const callee = { object: calleeObject ?? functionObject, name: calleeName };
+        calleeObject = undefined;
+        if (!Number.isFinite(instructions) || instructions === 0) continue;
+        const key = `${functionObject}\u0000${functionName}\u0001${callee.object}\u0000${callee.name}`;
+        const edge = calls.get(key);
+        if (edge === undefined)
+          calls.set(key, { caller: { object: functionObject, name: functionName }, callee, instructions });
+        else edge.instructions += instructions;
+        continue;
+      }
       if (!Number.isFinite(instructions) || instructions === 0) continue;
       const key = `${functionObject}\u0000${functionName}`;
       const entry = self.get(key);
@@ -90,7 +109,8 @@ export function parseCallgrind(text: string): CallgrindCost {
       else if (key === 'fn') {
         functionName = name;
         functionObject = object;
-      }
+      } else if (key === 'cob') calleeObject = name;
+      else if (key === 'cfn') calleeName = name;
       continue;
     }
     // A dump made while instrumentation was toggled carries `summary: 0` and the real count in
@@ -110,6 +130,7 @@ export function parseCallgrind(text: string): CallgrindCost {
   return {
     totalInstructions: total ?? functions.reduce((sum, entry) => sum + entry.instructions, 0),
     functions,
+    calls: [...calls.values()],
   };
 }
 
@@ -117,6 +138,8 @@ export interface PerfMapEntry {
   start: number;
   size: number;
   name: string;
+  /** Line of the map: V8 appends, so when freed code's addresses are reused, the later entry is the live one. */
+  order: number;
 }
 
 /** `/tmp/perf-PID.map` lines (`28040040 614 JS:+hot file:///x.mjs:1:13`), sorted by start. */
@@ -129,23 +152,35 @@ export function parsePerfMap(text: string): PerfMapEntry[] {
         start: Number.parseInt(match[1]!, 16),
         size: Number.parseInt(match[2]!, 16),
         name: match[3]!,
+        order: entries.length,
       });
   }
-  return entries.sort((a, b) => a.start - b.start);
+  return entries.sort((a, b) => a.start - b.start || a.order - b.order);
 }
 
-/** The perf map entry whose code holds `address`. */
+/** How far back from an address the search looks for a code object holding it. */
+const overlapWindow = 256;
+
+/**
+ * The latest perf map entry whose code holds `address`: the code objects starting at or before
+ * it, nearest first, within a window (code objects are small; an older one still covering the
+ * address is one whose space was freed and reused).
+ */
 function lookup(entries: readonly PerfMapEntry[], address: number): PerfMapEntry | undefined {
   let low = 0;
-  let high = entries.length - 1;
-  while (low <= high) {
+  let high = entries.length;
+  while (low < high) {
     const middle = (low + high) >> 1;
-    const entry = entries[middle]!;
-    if (address < entry.start) high = middle - 1;
-    else if (address >= entry.start + entry.size) low = middle + 1;
-    else return entry;
+    if (entries[middle]!.start <= address) low = middle + 1;
+    else high = middle;
   }
-  return undefined;
+  let found: PerfMapEntry | undefined;
+  for (let index = low - 1; index >= 0 && index >= low - overlapWindow; index -= 1) {
+    const entry = entries[index]!;
+    if (address < entry.start + entry.size && (found === undefined || entry.order > found.order))
+      found = entry;
+  }
+  return found;
 }
 
 export interface NamedCost {
@@ -208,21 +243,83 @@ function nativeOwner(name: string): string {
 export function nameCosts(cost: CallgrindCost, perfMap: readonly PerfMapEntry[]): NamedCost[] {
   const merged = new Map<string, NamedCost>();
   for (const entry of cost.functions) {
-    let named: { name: string; owner: string };
-    const address = /^0x([0-9a-f]+)$/.exec(entry.name);
-    const mapped = address === null ? undefined : lookup(perfMap, Number.parseInt(address[1]!, 16));
-    if (mapped !== undefined) named = fromPerfMapName(mapped.name);
-    else if (address !== null)
-      named = { name: '(unnamed generated code)', owner: '(unnamed generated code)' };
-    else {
-      const short = shortNativeName(entry.name);
-      named = { name: short, owner: /kernel/.test(entry.object) ? '(kernel)' : nativeOwner(short) };
-    }
+    const named = nameOf(entry, perfMap);
     const previous = merged.get(named.name);
     if (previous === undefined) merged.set(named.name, { ...named, instructions: entry.instructions });
     else previous.instructions += entry.instructions;
   }
   return [...merged.values()].sort((a, b) => b.instructions - a.instructions);
+}
+
+function nameOf(entry: FunctionId, perfMap: readonly PerfMapEntry[]): { name: string; owner: string } {
+  const address = /^0x([0-9a-f]+)$/.exec(entry.name);
+  const mapped = address === null ? undefined : lookup(perfMap, Number.parseInt(address[1]!, 16));
+  if (mapped !== undefined) return fromPerfMapName(mapped.name);
+  if (address !== null) return { name: '(unnamed generated code)', owner: '(unnamed generated code)' };
+  const short = shortNativeName(entry.name);
+  return { name: short, owner: /kernel/.test(entry.object) ? '(kernel)' : nativeOwner(short) };
+}
+
+/**
+ * Owners whose cost is not charged to a caller: a collection or a compile job is not the work of
+ * the JavaScript that happened to trigger it.
+ */
+const uncharged = new Set(['(garbage collector)', '(V8 compiler)']);
+
+/**
+ * Self cost with every function that is not JavaScript (V8's builtins and runtime, JSON, libc,
+ * Node's C++) charged to its nearest JavaScript callers, in proportion to the instructions each
+ * caller's calls into it cost: "which JavaScript makes this work". The garbage collector and the
+ * compilers stay rows of their own, as does native work no JavaScript called (a thread of its own).
+ */
+export function chargeToCallers(cost: CallgrindCost, perfMap: readonly PerfMapEntry[]): NamedCost[] {
+  const keyOf = (entry: FunctionId) => `${entry.object}\u0000${entry.name}`;
+  const named = new Map<string, { name: string; owner: string }>();
+  const nameFor = (entry: FunctionId) => {
+    const key = keyOf(entry);
+    let result = named.get(key);
+    if (result === undefined) {
+      result = nameOf(entry, perfMap);
+      named.set(key, result);
+    }
+    return result;
+  };
+  const callers = new Map<string, Array<{ caller: FunctionId; instructions: number }>>();
+  for (const edge of cost.calls) {
+    const key = keyOf(edge.callee);
+    const list = callers.get(key) ?? [];
+    list.push({ caller: edge.caller, instructions: edge.instructions });
+    callers.set(key, list);
+  }
+  // The fractions of a function's cost that land on each JavaScript function (or on itself).
+  const shares = new Map<string, Map<string, number>>();
+  const sharesOf = (entry: FunctionId, depth: number): Map<string, number> => {
+    const key = keyOf(entry);
+    const known = shares.get(key);
+    if (known !== undefined) return known;
+    const { name, owner } = nameFor(entry);
+    const result = new Map<string, number>();
+    const incoming = (callers.get(key) ?? []).filter((edge) => keyOf(edge.caller) !== key);
+    const total = incoming.reduce((sum, edge) => sum + edge.instructions, 0);
+    const javaScript = !owner.startsWith('(');
+    if (javaScript || uncharged.has(owner) || total === 0 || depth > 12) result.set(name, 1);
+    else {
+      for (const edge of incoming)
+        for (const [target, fraction] of sharesOf(edge.caller, depth + 1))
+          result.set(target, (result.get(target) ?? 0) + (fraction * edge.instructions) / total);
+    }
+    shares.set(key, result);
+    return result;
+  };
+  const charged = new Map<string, number>();
+  for (const entry of cost.functions)
+    for (const [target, fraction] of sharesOf(entry, 0))
+      charged.set(target, (charged.get(target) ?? 0) + entry.instructions * fraction);
+  const owners = new Map<string, string>();
+  for (const value of named.values()) owners.set(value.name, value.owner);
+  return [...charged]
+    .map(([name, instructions]) => ({ name, owner: owners.get(name) ?? '(native)', instructions }))
+    .sort((a, b) => b.instructions - a.instructions);
 }
 
 /**

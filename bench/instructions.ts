@@ -5,6 +5,7 @@
  *
  *   node bench/instructions.ts [--system odock] [--warmup 20000] [--requests 5000]
  *                              [--gateway-root DIR] [--top 40] [--out FILE.md] [--keep DIR]
+ *   node bench/instructions.ts --summarise DIR/odock.callgrind.out --perf-map DIR/odock.perf.map --requests 5000
  *
  * A CPU-time A/B on a shared VM moves by ±15 % from one run to the next; the instructions the
  * request path executes (everything but the garbage collector and V8's compilers) move by about
@@ -23,7 +24,15 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import { byOwner, nameCosts, parseCallgrind, parsePerfMap } from './callgrind.ts';
+import {
+  byOwner,
+  type CallgrindCost,
+  chargeToCallers,
+  nameCosts,
+  type PerfMapEntry,
+  parseCallgrind,
+  parsePerfMap,
+} from './callgrind.ts';
 import { ensureDatabase } from './machine.ts';
 import type { Service } from './processes.ts';
 import {
@@ -46,8 +55,20 @@ const { values } = parseArgs({
     'gateway-root': { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'string' },
+    summarise: { type: 'string' },
+    'perf-map': { type: 'string' },
   },
 });
+
+if (values.summarise !== undefined) {
+  // A dump kept with --keep, rendered again: --summarise SYSTEM.callgrind.out --perf-map SYSTEM.perf.map --requests N
+  const cost = parseCallgrind(await readFile(values.summarise, 'utf8'));
+  const perfMap = parsePerfMap(
+    values['perf-map'] === undefined ? '' : await readFile(values['perf-map'], 'utf8'),
+  );
+  process.stdout.write(renderInstructions(values.summarise, cost, perfMap, Number(values.requests)));
+  process.exit(0);
+}
 
 const system = values.system as SystemId;
 if (!systemIds.includes(system)) throw new Error(`--system: one of ${systemIds.join(', ')}`);
@@ -127,41 +148,13 @@ try {
   if (dump === undefined) throw new Error(`callgrind wrote no dump in ${runDir}`);
   const cost = parseCallgrind(await readFile(join(runDir, dump), 'utf8'));
   const perfMap = parsePerfMap(await readFile(`/tmp/perf-${target.pid}.map`, 'utf8').catch(() => ''));
-  const named = nameCosts(cost, perfMap);
-  const top = Number(values.top);
-  const eventDriven = byOwner(named)
-    .filter((entry) => entry.owner === '(V8 compiler)' || entry.owner === '(garbage collector)')
-    .reduce((sum, entry) => sum + entry.instructions, 0);
-  const perRequest = (instructions: number) => Math.round(instructions / measured).toLocaleString('en-US');
-  const lines = [
+  const text = renderInstructions(
     `${system}: ${cost.totalInstructions.toLocaleString('en-US')} instructions for ${measured} requests ` +
-      `(0 ms mock, one connection, after ${warmup} warm-up requests; ${elapsedS.toFixed(0)} s under callgrind): ` +
-      `${perRequest(cost.totalInstructions)} instructions per request, every thread of the process; ` +
-      `**${perRequest(cost.totalInstructions - eventDriven)} without the garbage collector and V8's compilers**, ` +
-      'the count to compare between commits: a full collection or a batch of compile jobs lands in a ' +
-      "measured window or does not (under callgrind the compiler's thread lags far behind), and moves " +
-      'the total by tens of thousands per request from one run to the next.',
-    '',
-    '| owner | instructions/request | share |',
-    '| --- | ---: | ---: |',
-    ...byOwner(named)
-      .slice(0, top)
-      .map(
-        (entry) =>
-          `| ${entry.owner} | ${perRequest(entry.instructions)} | ${((entry.instructions / cost.totalInstructions) * 100).toFixed(1)} % |`,
-      ),
-    '',
-    '| function (self) | owner | instructions/request |',
-    '| --- | --- | ---: |',
-    ...named
-      .slice(0, top)
-      .map(
-        (entry) =>
-          `| \`${entry.name.replaceAll('|', '\\|')}\` | ${entry.owner} | ${perRequest(entry.instructions)} |`,
-      ),
-    '',
-  ];
-  const text = lines.join('\n');
+      `(0 ms mock, one connection, after ${warmup} warm-up requests; ${elapsedS.toFixed(0)} s under callgrind)`,
+    cost,
+    perfMap,
+    measured,
+  );
   process.stdout.write(text);
   if (values.out !== undefined) await writeFile(values.out, text);
   if (values.keep !== undefined) {
@@ -181,6 +174,65 @@ try {
  * One keep-alive connection, one request at a time: the same work per request however slow
  * the process under callgrind is. Progress is reported every 10 % of the count.
  */
+/** The report: totals, then per owner and per function, by self cost and charged to callers. */
+function renderInstructions(
+  heading: string,
+  cost: CallgrindCost,
+  perfMap: readonly PerfMapEntry[],
+  requests: number,
+): string {
+  const named = nameCosts(cost, perfMap);
+  const charged = chargeToCallers(cost, perfMap);
+  const top = Number(values.top);
+  const eventDriven = byOwner(named)
+    .filter((entry) => entry.owner === '(V8 compiler)' || entry.owner === '(garbage collector)')
+    .reduce((sum, entry) => sum + entry.instructions, 0);
+  const perRequest = (instructions: number) => Math.round(instructions / requests).toLocaleString('en-US');
+  const share = (instructions: number) => `${((instructions / cost.totalInstructions) * 100).toFixed(1)} %`;
+  const code = (name: string) => `\`${name.replaceAll('|', '\\|')}\``;
+  return [
+    `${heading}: ${perRequest(cost.totalInstructions)} instructions per request, every thread of the process; ` +
+      `**${perRequest(cost.totalInstructions - eventDriven)} without the garbage collector and V8's compilers**, ` +
+      'the count to compare between commits: a full collection or a batch of compile jobs lands in a ' +
+      "measured window or does not (under callgrind the compiler's thread lags far behind), and moves " +
+      'the total by tens of thousands per request from one run to the next.',
+    '',
+    "Charged to the nearest JavaScript caller (V8's builtins and runtime, JSON, libc and Node's C++ " +
+      'counted for the JavaScript that called them, in proportion to its calls):',
+    '',
+    '| owner | instructions/request | share |',
+    '| --- | ---: | ---: |',
+    ...byOwner(charged)
+      .slice(0, top)
+      .map(
+        (entry) => `| ${entry.owner} | ${perRequest(entry.instructions)} | ${share(entry.instructions)} |`,
+      ),
+    '',
+    '| function (with what it called) | owner | instructions/request |',
+    '| --- | --- | ---: |',
+    ...charged
+      .slice(0, top)
+      .map((entry) => `| ${code(entry.name)} | ${entry.owner} | ${perRequest(entry.instructions)} |`),
+    '',
+    'Self cost (where the instructions were executed):',
+    '',
+    '| owner | instructions/request | share |',
+    '| --- | ---: | ---: |',
+    ...byOwner(named)
+      .slice(0, top)
+      .map(
+        (entry) => `| ${entry.owner} | ${perRequest(entry.instructions)} | ${share(entry.instructions)} |`,
+      ),
+    '',
+    '| function (self) | owner | instructions/request |',
+    '| --- | --- | ---: |',
+    ...named
+      .slice(0, top)
+      .map((entry) => `| ${code(entry.name)} | ${entry.owner} | ${perRequest(entry.instructions)} |`),
+    '',
+  ].join('\n');
+}
+
 function sequentialSender(spec: ReturnType<typeof requestFor>) {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const headers = {

@@ -5,7 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { byOwner, nameCosts, parseCallgrind, parsePerfMap, shortNativeName } from '../bench/callgrind.ts';
+import {
+  byOwner,
+  chargeToCallers,
+  nameCosts,
+  parseCallgrind,
+  parsePerfMap,
+  shortNativeName,
+} from '../bench/callgrind.ts';
 
 // The shape callgrind writes for a dump taken with `callgrind_control --dump` after toggling
 // instrumentation: `summary: 0`, the real count in `totals:`.
@@ -34,6 +41,10 @@ fn=(2)
 -1 150
 fn=(4) 0x00000000280400f0
 0 40
+cob=(1)
+cfn=(3)
+calls=2 0
+0 70
 fn=(5) 0x0000000029000000
 0 7
 fn=(6) 0x0000000029100004
@@ -47,6 +58,7 @@ totals: 2176
 
 const perfMap = `28040100 200 JS:*sendJsonText file:///work/main/src/http/respond.ts:19:5
 28040040 c0 JS:+writeAccessLog file:///work/main/src/observability/access-log.ts:23:1
+29100000 10 JS:*staleCode file:///work/main/src/storage/migrate.ts:1:1
 29100000 10 JS:*parseHeaders /work/main/node_modules/undici/lib/core/util.js:449:23
 1a27000 3f8 Builtin:DeoptimizationEntry_Eager
 `;
@@ -84,7 +96,9 @@ describe('callgrind reader', () => {
     // An address inside a code object (not its start) belongs to it.
     assert.equal(find('writeAccessLog src/observability/access-log.ts:23')?.instructions, 40);
     assert.equal(find('(unnamed generated code)')?.instructions, 7);
-    // A CommonJS module is named by its path, not a file:// URL.
+    // A CommonJS module is named by its path, not a file:// URL; of two code objects at one
+    // address (freed code's space reused) the later line of the map is the live one.
+    assert.equal(find('staleCode src/storage/migrate.ts:1'), undefined);
     assert.equal(find('parseHeaders undici:449')?.owner, 'undici');
     assert.equal(find('v8::internal::Scavenger::ScavengeObject')?.owner, '(garbage collector)');
     assert.equal(find('Builtins_LoadIC_Megamorphic')?.owner, '(V8 builtins)');
@@ -98,6 +112,21 @@ describe('callgrind reader', () => {
         ['undici', 9],
         ['(unnamed generated code)', 7],
       ],
+    );
+  });
+
+  it("charges a builtin to the JavaScript that called it, never the collector's work", () => {
+    const charged = chargeToCallers(parseCallgrind(dump), parsePerfMap(perfMap));
+    const find = (name: string) => charged.find((entry) => entry.name === name)?.instructions;
+    // Its own 40 and the 70 of the builtin it called (in another object: `cob=`).
+    assert.equal(find('writeAccessLog src/observability/access-log.ts:23'), 110);
+    assert.equal(find('Builtins_LoadIC_Megamorphic'), undefined);
+    // The collector called generated code in this fixture; its own cost stays its own.
+    assert.equal(find('v8::internal::Scavenger::ScavengeObject'), 1000);
+    assert.equal(find('sendJsonText src/http/respond.ts:19'), 1050);
+    assert.equal(
+      charged.reduce((sum, entry) => sum + entry.instructions, 0),
+      parseCallgrind(dump).totalInstructions,
     );
   });
 
