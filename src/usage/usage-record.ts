@@ -197,12 +197,63 @@ export function toUsageRecord(context: RequestContext, finishedAt: number): Usag
 
 /** Text from outside the gateway: cut, and without NUL, which PostgreSQL text cannot hold. */
 function boundedText(value: string | undefined): string | null {
-  return value === undefined ? null : value.replaceAll('\u0000', '').slice(0, textMaximum);
+  if (value === undefined) return null;
+  const clean = value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  return clean.length > textMaximum ? clean.slice(0, textMaximum) : clean;
 }
 
-function boundedJson(value: unknown): unknown {
+/**
+ * The provider's usage object, or a note of its size when its JSON text is over the limit. A
+ * typical one (a dozen counters) is shown to fit by `jsonLengthBound` without being serialised:
+ * it is serialised once, in the row.
+ */
+export function boundedJson(value: unknown): unknown {
   if (value === undefined || value === null) return null;
+  if (jsonLengthBound(value, providerUsageMaximumBytes, 0) >= 0) return value;
   const text = JSON.stringify(value);
   if (text === undefined) return null;
   return text.length <= providerUsageMaximumBytes ? value : { truncated: true, bytes: text.length };
+}
+
+/**
+ * What is left of `budget` after an upper bound of the length of `value`'s JSON text (every
+ * string character counted as a six-character escape, every number as 24 characters), or -1
+ * when the bound is over budget or `value` is not plain JSON data (undefined, a function, a
+ * bigint, an object with a prototype or a `toJSON`, nesting deeper than 16): the caller then
+ * measures the real text.
+ */
+export function jsonLengthBound(value: unknown, budget: number, depth: number): number {
+  if (budget < 0 || depth > 16) return -1;
+  switch (typeof value) {
+    case 'boolean':
+      return budget - 5;
+    case 'number':
+      return budget - 24;
+    case 'string':
+      return budget - (6 * value.length + 2);
+    case 'object': {
+      if (value === null) return budget - 4;
+      let left = budget - 2;
+      if (Array.isArray(value)) {
+        for (const item of value) {
+          left = jsonLengthBound(item, left - 1, depth + 1);
+          if (left < 0) return -1;
+        }
+        return left;
+      }
+      const prototype = Object.getPrototypeOf(value);
+      if ((prototype !== Object.prototype && prototype !== null) || 'toJSON' in value) return -1;
+      for (const key of Object.keys(value)) {
+        left = jsonLengthBound(
+          (value as Record<string, unknown>)[key],
+          left - (6 * key.length + 4),
+          depth + 1,
+        );
+        if (left < 0) return -1;
+      }
+      return left;
+    }
+    default:
+      return -1;
+  }
 }

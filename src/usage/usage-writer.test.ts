@@ -109,11 +109,12 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
   describe(`usage rows on ${harness.name}`, () => {
     after(() => harness.cleanup());
 
-    test('a zero or a null the row JSON leaves out reads back as 0 or NULL, the rest as written', async () => {
+    test('a zero or a null the row JSON leaves out reads back as 0 or NULL, the rest (and the instant) as written', async () => {
       const database = await harness.open();
       try {
         await migrate(database);
         const zero = sampleRecord({
+          requestedAt: new Date('2026-03-10T23:59:59.999Z'),
           traceId: null,
           organizationId: null,
           apiKeyId: null,
@@ -142,6 +143,7 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
           providerUsage: undefined,
         });
         const full = sampleRecord({
+          requestedAt: new Date('2026-12-01T20:43:06.001Z'),
           traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
           teamId: 'team',
           userId: 'user',
@@ -170,7 +172,7 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
         assert.ok(usageRowJson(zero).length < usageRowJson(full).length / 1.3, 'the zero row is shorter');
         assert.equal(await insertUsageRecords(database, [zero, full]), 2);
         const rows = await database.query<Record<string, unknown>>(
-          `SELECT request_id, trace_id, organization_id, team_id, user_id, api_key_id, provider, model,
+          `SELECT request_id, requested_at, trace_id, organization_id, team_id, user_id, api_key_id, provider, model,
                   requested_model, response_model, stream_outcome, error_code, upstream_ms,
                   gateway_overhead_ms, time_to_first_token_ms, plugin_overhead_ms, ${tokenColumns.join(', ')},
                   unit_kind, unit_quantity::text AS unit_quantity, cost_nanos::text AS cost_nanos,
@@ -179,6 +181,8 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
         );
         const byRequest = new Map(rows.map((row) => [row['request_id'], row]));
         const readZero = byRequest.get(zero.requestId)!;
+        // The row carries epoch milliseconds; the SELECT makes the same instant of them.
+        assert.equal(new Date(readZero['requested_at'] as Date).toISOString(), '2026-03-10T23:59:59.999Z');
         for (const column of tokenColumns)
           assert.equal(
             Number(readZero[column] ?? Number.NaN),
@@ -210,6 +214,7 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
           assert.equal(readZero[column], null, column);
 
         const readFull = byRequest.get(full.requestId)!;
+        assert.equal(new Date(readFull['requested_at'] as Date).toISOString(), '2026-12-01T20:43:06.001Z');
         assert.deepEqual(
           tokenColumns.map((column) => Number(readFull[column])),
           [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],

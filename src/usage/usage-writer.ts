@@ -15,7 +15,9 @@ const columns = [
   ['id', 'uuid'],
   ['request_id', 'text'],
   ['trace_id', 'text'],
-  ['requested_at', 'timestamptz'],
+  // Epoch milliseconds in the row (Date#toISOString costs more than the rest of the row's
+  // fields together); the SELECT makes the timestamp.
+  ['requested_at', 'bigint'],
   ['organization_id', 'text'],
   ['team_id', 'text'],
   ['user_id', 'text'],
@@ -79,7 +81,13 @@ const omittedWhenZero = new Set<string>([
 
 const names = columns.map(([name]) => name).join(', ');
 const selected = columns
-  .map(([name]) => (omittedWhenZero.has(name) ? `COALESCE(${name}, 0)` : name))
+  .map(([name]) =>
+    omittedWhenZero.has(name)
+      ? `COALESCE(${name}, 0)`
+      : name === 'requested_at'
+        ? 'to_timestamp(requested_at / 1000.0)'
+        : name,
+  )
   .join(', ');
 const insertSql = `INSERT INTO usage_records (${names})
   SELECT ${selected} FROM json_to_recordset($1::json) AS batch(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})
@@ -135,7 +143,7 @@ function toRow(record: UsageRecord): Record<(typeof columns)[number][0], unknown
     id: record.id,
     request_id: record.requestId,
     trace_id: absent(record.traceId),
-    requested_at: record.requestedAt.toISOString(),
+    requested_at: record.requestedAt.getTime(),
     organization_id: absent(record.organizationId),
     team_id: absent(record.teamId),
     user_id: absent(record.userId),
