@@ -9,8 +9,8 @@
  *
  * A CPU-time A/B on a shared VM moves by ±15 % from one run to the next; the instructions the
  * request path executes (everything but the garbage collector and V8's compilers) move by
- * 0.3-1.5 % between two runs of the same code, whatever the machine is doing. It is the measure for a
- * change too small for `bench/profile.ts` to resolve. What it cannot show: time (cache misses,
+ * 0.3-1.5 % between two runs of the same code, whatever the machine is doing. It is the measure
+ * for a change too small for `bench/profile.ts` to resolve. What it cannot show: time (cache misses,
  * kernel time, waking a sleeping peer); and collections and compile jobs are discrete events a
  * window catches or not, so they are reported but left out of the number to compare. A run under
  * callgrind is about 50 times slower, so V8's timer-driven work is distorted: the memory reducer
