@@ -10,14 +10,21 @@
 import type { Queryable } from '../storage/database.ts';
 import type { UsageRecord } from './usage-record.ts';
 
-/** Column name → SQL type, in insert order; the keys of each JSON row object. */
+/**
+ * Column name → SQL type of its JSON row value, in insert order (the keys of each JSON row
+ * object), and the SELECT's expression where the stored value is made from the row's. A zero of
+ * the token, cost and plugin-overhead columns is left out of the row (most token classes are
+ * unused by most calls), as is a null of any column: `json_to_recordset` reads a missing key as
+ * NULL, and `COALESCE` puts the zero back. A row is then about a third shorter, to serialise here
+ * and to parse in PostgreSQL.
+ */
 const columns = [
   ['id', 'uuid'],
   ['request_id', 'text'],
   ['trace_id', 'text'],
   // Epoch milliseconds in the row (Date#toISOString costs more than the rest of the row's
   // fields together); the SELECT makes the timestamp.
-  ['requested_at', 'bigint'],
+  ['requested_at', 'bigint', 'to_timestamp(requested_at / 1000.0)'],
   ['organization_id', 'text'],
   ['team_id', 'text'],
   ['user_id', 'text'],
@@ -37,58 +44,32 @@ const columns = [
   ['upstream_ms', 'double precision'],
   ['gateway_overhead_ms', 'double precision'],
   ['time_to_first_token_ms', 'double precision'],
-  ['plugin_overhead_ms', 'double precision'],
-  ['input_tokens', 'integer'],
-  ['output_tokens', 'integer'],
-  ['cached_input_tokens', 'integer'],
-  ['cache_write_tokens', 'integer'],
-  ['reasoning_tokens', 'integer'],
-  ['audio_input_tokens', 'integer'],
-  ['audio_output_tokens', 'integer'],
-  ['image_input_tokens', 'integer'],
+  ['plugin_overhead_ms', 'double precision', 'COALESCE(plugin_overhead_ms, 0)'],
+  ['input_tokens', 'integer', 'COALESCE(input_tokens, 0)'],
+  ['output_tokens', 'integer', 'COALESCE(output_tokens, 0)'],
+  ['cached_input_tokens', 'integer', 'COALESCE(cached_input_tokens, 0)'],
+  ['cache_write_tokens', 'integer', 'COALESCE(cache_write_tokens, 0)'],
+  ['reasoning_tokens', 'integer', 'COALESCE(reasoning_tokens, 0)'],
+  ['audio_input_tokens', 'integer', 'COALESCE(audio_input_tokens, 0)'],
+  ['audio_output_tokens', 'integer', 'COALESCE(audio_output_tokens, 0)'],
+  ['image_input_tokens', 'integer', 'COALESCE(image_input_tokens, 0)'],
   ['tool_tokens', 'integer'],
-  ['embeddings_tokens', 'integer'],
-  ['billable_tokens', 'integer'],
+  ['embeddings_tokens', 'integer', 'COALESCE(embeddings_tokens, 0)'],
+  ['billable_tokens', 'integer', 'COALESCE(billable_tokens, 0)'],
   ['unit_kind', 'text'],
   ['unit_quantity', 'numeric'],
-  ['cost_nanos', 'bigint'],
+  ['cost_nanos', 'bigint', 'COALESCE(cost_nanos, 0)'],
   ['provider_request_id', 'text'],
   ['provider_usage', 'jsonb'],
   ['attempts', 'jsonb'],
   ['metadata', 'jsonb'],
-] as const;
+] as const satisfies ReadonlyArray<Column>;
 
-/**
- * Columns whose row JSON leaves out the value a typical record has (0: most token classes are
- * unused by most calls): `json_to_recordset` reads a missing key as NULL, and the SELECT puts
- * the column's value back. A null of a nullable column is left out the same way, with nothing to
- * put back. A row is then about a third shorter, to serialise here and to parse in PostgreSQL.
- */
-const omittedWhenZero = new Set<string>([
-  'plugin_overhead_ms',
-  'input_tokens',
-  'output_tokens',
-  'cached_input_tokens',
-  'cache_write_tokens',
-  'reasoning_tokens',
-  'audio_input_tokens',
-  'audio_output_tokens',
-  'image_input_tokens',
-  'embeddings_tokens',
-  'billable_tokens',
-  'cost_nanos',
-]);
+type Column = readonly [name: string, type: string, select?: string];
+type ColumnName = (typeof columns)[number][0];
 
 const names = columns.map(([name]) => name).join(', ');
-const selected = columns
-  .map(([name]) =>
-    omittedWhenZero.has(name)
-      ? `COALESCE(${name}, 0)`
-      : name === 'requested_at'
-        ? 'to_timestamp(requested_at / 1000.0)'
-        : name,
-  )
-  .join(', ');
+const selected = columns.map((column: Column) => column[2] ?? column[0]).join(', ');
 const insertSql = `INSERT INTO usage_records (${names})
   SELECT ${selected} FROM json_to_recordset($1::json) AS batch(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})
   ON CONFLICT DO NOTHING`;
@@ -128,7 +109,7 @@ function jsonArray(rows: readonly string[]): string {
 /**
  * One record as the JSON object `json_to_recordset` reads: its keys are the column names. An
  * `undefined` value is a key JSON.stringify leaves out (read back as NULL, or as 0 through the
- * SELECT's COALESCE for the columns of `omittedWhenZero`).
+ * SELECT's COALESCE for the columns that name one in `columns`).
  */
 export function usageRowJson(record: UsageRecord): string {
   return JSON.stringify(toRow(record));
@@ -137,7 +118,7 @@ export function usageRowJson(record: UsageRecord): string {
 const absent = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
 const absentIfZero = (value: number): number | undefined => (value === 0 ? undefined : value);
 
-function toRow(record: UsageRecord): Record<(typeof columns)[number][0], unknown> {
+function toRow(record: UsageRecord): Record<ColumnName, unknown> {
   const { tokens } = record;
   return {
     id: record.id,
