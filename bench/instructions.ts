@@ -18,11 +18,9 @@
  * two commits, not a count with a CPU time. Needs `valgrind` (Debian: `apt-get install valgrind`).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import os from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import {
   byOwner,
@@ -33,16 +31,14 @@ import {
   parseCallgrind,
   parsePerfMap,
 } from './callgrind.ts';
-import { ensureDatabase } from './machine.ts';
 import type { Service } from './processes.ts';
 import {
-  type BenchEnvironment,
+  parseSystemId,
   requestFor,
-  type SystemId,
+  standaloneEnvironment,
   startMock,
   startOtlpReceiverProcess,
   startSystem,
-  systemIds,
 } from './systems.ts';
 
 const { values } = parseArgs({
@@ -70,8 +66,7 @@ if (values.summarise !== undefined) {
   process.exit(0);
 }
 
-const system = values.system as SystemId;
-if (!systemIds.includes(system)) throw new Error(`--system: one of ${systemIds.join(', ')}`);
+const system = parseSystemId(values.system);
 const warmup = Number(values.warmup);
 const measured = Number(values.requests);
 if (!(Number.isInteger(warmup) && warmup >= 0 && Number.isInteger(measured) && measured > 0))
@@ -80,19 +75,12 @@ await promisify(execFile)('valgrind', ['--version']).catch(() => {
   throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
 });
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const runDir = await mkdtemp(join(os.tmpdir(), 'odock-instructions-'));
-const environment: BenchEnvironment = {
-  repoRoot,
-  gatewayRoot: values['gateway-root'] ?? repoRoot,
+const environment = await standaloneEnvironment({
+  tool: 'instructions',
+  gatewayRoot: values['gateway-root'],
   portBase: Number(values['port-base']),
-  systemCpu: '0',
-  loadCpu: '1',
-  runDir,
-  databaseUrl: await ensureDatabase('postgres://postgres@127.0.0.1:5432/test', 'odock_bench', repoRoot),
-  redisUrl: 'redis://127.0.0.1:6379',
-  stream: { timeToFirstTokenMs: 20, chunkIntervalMs: 20, chunks: 64 },
-};
+});
+const { runDir } = environment;
 
 // callgrind_control finds the process by a file named after the user and host it reads from
 // the environment (USER, HOST); the gateway reads HOST as its listening interface, so both

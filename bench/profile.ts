@@ -14,23 +14,21 @@
  * `--no-profile` leaves the profiler out (it costs a few per cent).
  *   node bench/profile.ts --summarise FILE.cpuprofile [--requests N]
  */
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type CpuProfile, renderProfileSummary, summariseProfile } from './cpu-profile.ts';
-import { cpuTimes, ensureDatabase, processCpuSeconds, utilisation } from './machine.ts';
+import { cpuTimes, processCpuSeconds, utilisation } from './machine.ts';
 import type { Service } from './processes.ts';
 import {
-  type BenchEnvironment,
   type MockMode,
+  parseSystemId,
   requestFor,
-  type SystemId,
+  standaloneEnvironment,
   startMock,
   startOtlpReceiverProcess,
   startSystem,
-  systemIds,
 } from './systems.ts';
 import { runClosedLoop } from './wrk.ts';
 
@@ -65,27 +63,18 @@ if (values.summarise !== undefined) {
   process.exit(0);
 }
 
-const system = values.system as SystemId;
-if (!systemIds.includes(system)) throw new Error(`--system: one of ${systemIds.join(', ')}`);
+const system = parseSystemId(values.system);
 const mock = values.mock as MockMode;
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const gatewayRoot = values['gateway-root'] ?? repoRoot;
-const runDir = await mkdtemp(join(os.tmpdir(), 'odock-profile-'));
+const environment = await standaloneEnvironment({
+  tool: 'profile',
+  gatewayRoot: values['gateway-root'],
+  portBase: Number(values['port-base']),
+});
+const { runDir } = environment;
 // A directory of this run's own, so an older profile kept in --keep is never read by mistake.
 const profileDir = join(runDir, 'profile');
 await mkdir(profileDir, { recursive: true });
 if (values.keep !== undefined) await mkdir(values.keep, { recursive: true });
-const environment: BenchEnvironment = {
-  repoRoot,
-  gatewayRoot,
-  portBase: Number(values['port-base']),
-  systemCpu: '0',
-  loadCpu: '1',
-  runDir,
-  databaseUrl: await ensureDatabase('postgres://postgres@127.0.0.1:5432/test', 'odock_bench', repoRoot),
-  redisUrl: 'redis://127.0.0.1:6379',
-  stream: { timeToFirstTokenMs: 20, chunkIntervalMs: 20, chunks: 64 },
-};
 
 const services: Service[] = [];
 try {

@@ -5,13 +5,14 @@
  * is the mock itself, the baseline every "added" number is measured against.
  */
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gatewayNodeFlags } from '../src/node-flags.ts';
 import { upstreamHeader } from './bare-proxy.ts';
+import { ensureDatabase } from './machine.ts';
 import { type Service, startService } from './processes.ts';
 import type { RequestSpec } from './wrk.ts';
 
@@ -50,6 +51,37 @@ export interface BenchEnvironment {
   databaseUrl: string;
   redisUrl: string;
   stream: StreamShape;
+}
+
+/** `--system` of a tool that runs one system: one of `systemIds`. */
+export function parseSystemId(value: string): SystemId {
+  if (!(systemIds as readonly string[]).includes(value))
+    throw new Error(`--system: one of ${systemIds.join(', ')}`);
+  return value as SystemId;
+}
+
+/**
+ * The environment of a tool that runs one system by itself (`profile.ts`, `instructions.ts`):
+ * pinned as the benchmark pins it, on the benchmark's database, Redis and stream shape, in a
+ * new run directory named after the tool.
+ */
+export async function standaloneEnvironment(options: {
+  tool: string;
+  gatewayRoot: string | undefined;
+  portBase: number;
+}): Promise<BenchEnvironment> {
+  const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+  return {
+    repoRoot,
+    gatewayRoot: options.gatewayRoot ?? repoRoot,
+    portBase: options.portBase,
+    systemCpu: '0',
+    loadCpu: '1',
+    runDir: await mkdtemp(join(os.tmpdir(), `odock-${options.tool}-`)),
+    databaseUrl: await ensureDatabase('postgres://postgres@127.0.0.1:5432/test', 'odock_bench', repoRoot),
+    redisUrl: 'redis://127.0.0.1:6379',
+    stream: { timeToFirstTokenMs: 20, chunkIntervalMs: 20, chunks: 64 },
+  };
 }
 
 /** The key of bench/odock.bench.yaml (`secret_env: ODOCK_BENCH_KEY`); it guards only a mock. */
