@@ -5,19 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+// The mock upstream's seeded generator (mulberry32), so a failure names a reproducible case.
+import { createSeededRandom } from '../mock-upstream/fault-plan.ts';
 import { boundedJson, jsonLengthBound } from './usage-record.ts';
-
-/** A small deterministic PRNG (mulberry32), so a failure names a reproducible case. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const awkwardCharacters = ['a', '"', '\\', '\n', '\u0001', '\u2028', 'é', '🚀', '\ud800', '\u0000'];
 const awkwardNumbers = [
@@ -58,7 +48,7 @@ function jsonValue(next: () => number, depth: number): unknown {
 
 describe('provider usage on a usage record', () => {
   test('the length bound is never below the JSON text length', () => {
-    const next = random(20261201);
+    const next = createSeededRandom(20261201);
     for (let run = 0; run < 5_000; run += 1) {
       const value = jsonValue(next, 0);
       const length = JSON.stringify(value).length;
