@@ -13,7 +13,6 @@
  */
 import {
   type Context,
-  INVALID_SPANID,
   INVALID_TRACEID,
   SamplingDecision,
   type SamplingResult,
@@ -21,6 +20,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { Sampler } from '@opentelemetry/sdk-trace';
+import { validSpanContext } from './spans.ts';
 
 const sampled: SamplingResult = Object.freeze({ decision: SamplingDecision.RECORD_AND_SAMPLED });
 const dropped: SamplingResult = Object.freeze({ decision: SamplingDecision.NOT_RECORD });
@@ -36,9 +36,8 @@ export class ParentBasedRatioSampler implements Sampler {
   }
 
   shouldSample(context: Context, traceId: string): SamplingResult {
-    const parent = trace.getSpanContext(context);
-    if (parent !== undefined && parent.traceId !== INVALID_TRACEID && parent.spanId !== INVALID_SPANID)
-      return (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? sampled : dropped;
+    const parent = validSpanContext(trace.getSpan(context));
+    if (parent !== undefined) return (parent.traceFlags & TraceFlags.SAMPLED) !== 0 ? sampled : dropped;
     return traceId !== INVALID_TRACEID && accumulate(traceId) < this.#upperBound ? sampled : dropped;
   }
 
