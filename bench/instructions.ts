@@ -134,8 +134,10 @@ try {
   const dumps = (await readdir(runDir)).filter((name) => name.startsWith('callgrind.out.'));
   const dump = dumps.sort().at(-1);
   if (dump === undefined) throw new Error(`callgrind wrote no dump in ${runDir}`);
-  const cost = parseCallgrind(await readFile(join(runDir, dump), 'utf8'));
-  const perfMap = parsePerfMap(await readFile(`/tmp/perf-${target.pid}.map`, 'utf8').catch(() => ''));
+  const dumpText = await readFile(join(runDir, dump), 'utf8');
+  const cost = parseCallgrind(dumpText);
+  const perfMapText = await readFile(`/tmp/perf-${target.pid}.map`, 'utf8').catch(() => '');
+  const perfMap = parsePerfMap(perfMapText);
   const text = renderInstructions(
     `${system}: ${cost.totalInstructions.toLocaleString('en-US')} instructions for ${measured} requests ` +
       `(0 ms mock, one connection, after ${warmup} warm-up requests; ${elapsedS.toFixed(0)} s under callgrind)`,
@@ -147,11 +149,8 @@ try {
   if (values.out !== undefined) await writeFile(values.out, text);
   if (values.keep !== undefined) {
     await mkdir(values.keep, { recursive: true });
-    await writeFile(join(values.keep, `${system}.callgrind.out`), await readFile(join(runDir, dump)));
-    await writeFile(
-      join(values.keep, `${system}.perf.map`),
-      await readFile(`/tmp/perf-${target.pid}.map`).catch(() => ''),
-    );
+    await writeFile(join(values.keep, `${system}.callgrind.out`), dumpText);
+    await writeFile(join(values.keep, `${system}.perf.map`), perfMapText);
   }
 } finally {
   for (const service of services.reverse()) await service.stop(30_000).catch(() => {});
