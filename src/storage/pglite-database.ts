@@ -74,6 +74,10 @@ class PgliteDatabase implements Database {
     });
   }
 
+  copyFrom(target: string, text: string): Promise<void> {
+    return this.#exclusive(() => copyBlob(this.#pglite, target, text));
+  }
+
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
     // PGlite issues BEGIN, then COMMIT when `work` resolves or ROLLBACK when it throws.
     return this.#exclusive(() =>
@@ -111,5 +115,11 @@ function wrapTransaction(transaction: Transaction): Queryable {
       const result = await transaction.query<Row>(sql, params === undefined ? undefined : [...params]);
       return result.rows;
     },
+    copyFrom: (target, text) => copyBlob(transaction, target, text),
   };
+}
+
+/** PGlite has no client stream: its COPY reads the input from the `/dev/blob` it is given. */
+async function copyBlob(database: PGlite | Transaction, target: string, text: string): Promise<void> {
+  await database.query(`COPY ${target} FROM '/dev/blob'`, [], { blob: new Blob([text]) });
 }

@@ -2,7 +2,9 @@
  * The server adapter: a `pg` connection pool to a real PostgreSQL, used when DATABASE_URL is
  * set so several replicas share one database.
  */
+import { finished } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFromStdin } from 'pg-copy-streams';
 import { assertSchemaName, columnTypeIds, parseUtcTimestamp } from './column-types.ts';
 import type { Database, Queryable } from './database.ts';
 
@@ -104,40 +106,60 @@ class PostgresDatabase implements Database {
     return result.rows as Row[];
   }
 
-  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+  copyFrom(target: string, text: string): Promise<void> {
+    // A COPY the server refused leaves the connection ready for the next statement.
+    return this.#lend((client) => copyText(client, target, text));
+  }
+
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#lend(async (client, connection) => {
+      let open = true;
+      const transaction: Queryable = {
+        async query<Row extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]) {
+          // A Queryable kept after its transaction ended would run on a client lent to someone else.
+          if (!open) throw new Error('the transaction has already ended');
+          const result = await client.query(sql, params === undefined ? undefined : [...params]);
+          return result.rows as Row[];
+        },
+        async copyFrom(target, text) {
+          if (!open) throw new Error('the transaction has already ended');
+          await copyText(client, target, text);
+        },
+      };
+      try {
+        await client.query('BEGIN');
+        const result = await work(transaction);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          connection.broken ??= rollbackError;
+        });
+        throw error;
+      } finally {
+        open = false;
+      }
+    });
+  }
+
+  /**
+   * Lends `work` a pooled client. While checked out, the pool no longer listens for the
+   * client's errors: a connection lost meanwhile would otherwise be an unhandled 'error' event.
+   * A client whose connection failed (`broken`) is destroyed instead of going back to the pool.
+   */
+  async #lend<T>(work: (client: pg.PoolClient, connection: { broken?: Error }) => Promise<T>): Promise<T> {
     const client = await this.#pool.connect();
-    let broken: Error | undefined;
-    // While checked out, the pool no longer listens for this client's errors; a connection
-    // lost between two statements of `work` would otherwise be an unhandled 'error' event.
+    const connection: { broken?: Error } = {};
     const onClientError = (error: Error) => {
-      broken = error;
+      connection.broken = error;
       this.#onError(error);
     };
     client.on('error', onClientError);
-    let open = true;
-    const transaction: Queryable = {
-      async query<Row extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]) {
-        // A Queryable kept after its transaction ended would run on a client lent to someone else.
-        if (!open) throw new Error('the transaction has already ended');
-        const result = await client.query(sql, params === undefined ? undefined : [...params]);
-        return result.rows as Row[];
-      },
-    };
     try {
-      await client.query('BEGIN');
-      const result = await work(transaction);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken ??= rollbackError;
-      });
-      throw error;
+      return await work(client, connection);
     } finally {
-      open = false;
       client.off('error', onClientError);
-      // A broken connection is destroyed instead of going back to the pool.
-      client.release(broken ?? false);
+      client.release(connection.broken ?? false);
     }
   }
 
@@ -150,4 +172,11 @@ class PostgresDatabase implements Database {
     this.#closed = true;
     await this.#pool.end();
   }
+}
+
+/** Streams `text` as the whole input of `COPY target FROM STDIN` on `client`. */
+async function copyText(client: pg.PoolClient, target: string, text: string): Promise<void> {
+  const stream = client.query(copyFromStdin(`COPY ${target} FROM STDIN`));
+  stream.end(text);
+  await finished(stream);
 }

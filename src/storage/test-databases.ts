@@ -99,6 +99,7 @@ function bindDatabase(database: Database): Database {
   return {
     kind: database.kind,
     query: <Row extends object>(sql: string, params?: readonly unknown[]) => database.query<Row>(sql, params),
+    copyFrom: (target: string, text: string) => database.copyFrom(target, text),
     transaction: <T>(work: (tx: Queryable) => Promise<T>) => database.transaction(work),
     ping: () => database.ping(),
     close: () => database.close(),

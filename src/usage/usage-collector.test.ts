@@ -16,29 +16,91 @@ import {
   type RequestContext,
 } from '../gateway/request-context.ts';
 import type { MetricsRecorder } from '../observability/metrics.ts';
-import type { Queryable } from '../storage/database.ts';
+import type { Database, Queryable } from '../storage/database.ts';
 import { UsageCollector, type UsageCollectorOptions } from './usage-collector.ts';
 import { sampleRecord } from './usage-test-records.ts';
+import { usageRowColumns } from './usage-writer.ts';
 
-/** A store whose availability the test switches; it keeps the rows of every successful INSERT. */
-class ScriptedStore implements Queryable {
+/**
+ * A store whose availability the test switches; it keeps the rows of every successful write,
+ * read back from the COPY lines. A first attempt arrives as `copyFrom`, a retry as the
+ * staging transaction, which stores a row only if no row with its id is stored yet (the
+ * INSERT's ON CONFLICT DO NOTHING).
+ */
+class ScriptedStore implements Database {
+  readonly kind = 'postgres' as const;
   rows: Array<Record<string, unknown>> = [];
   batchSizes: number[] = [];
+  /** How each write that reached the store went: straight COPY, or the staging transaction. */
+  writes: Array<'copy' | 'staged'> = [];
   attempts = 0;
   failure: Error | undefined;
+  /** The next write is stored, then fails as if its answer were lost on the way back. */
+  loseNextAnswer = false;
+  /** The next write never answers (the collector's write timeout must end it). */
+  hangNext = false;
   /** Request ids the store refuses as a data error (SQLSTATE 22P02). */
   refused = new Set<string>();
 
-  async query<Row extends object>(_sql: string, params?: readonly unknown[]): Promise<Row[]> {
+  async copyFrom(target: string, text: string): Promise<void> {
+    assert.match(target, /^usage_records \(id, request_id, /);
+    await this.#write(text, 'copy');
+  }
+
+  async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+    const statements: string[] = [];
+    let staged: string | undefined;
+    const result = await work({
+      query: async <Row extends object>(sql: string) => {
+        statements.push(sql);
+        return [] as Row[];
+      },
+      copyFrom: async (target, text) => {
+        assert.match(target, /^usage_records_staging \(/);
+        staged = text;
+      },
+    });
+    assert.match(statements[0] ?? '', /^CREATE TEMP TABLE IF NOT EXISTS usage_records_staging/);
+    assert.match(statements[1] ?? '', /ON CONFLICT DO NOTHING$/);
+    await this.#write(staged!, 'staged');
+    return result;
+  }
+
+  async #write(text: string, how: 'copy' | 'staged'): Promise<void> {
     this.attempts += 1;
+    if (this.hangNext) {
+      this.hangNext = false;
+      await new Promise(() => {});
+    }
     if (this.failure !== undefined) throw this.failure;
-    const batch = JSON.parse(params![0] as string) as Array<Record<string, unknown>>;
+    const batch = text
+      .slice(0, -1)
+      .split('\n')
+      .map((line) =>
+        Object.fromEntries(
+          line.split('\t').map((value, index) => [usageRowColumns[index], value === '\\N' ? null : value]),
+        ),
+      );
     if (batch.some((row) => this.refused.has(row.request_id as string)))
       throw Object.assign(new Error('invalid input syntax'), { code: '22P02' });
+    const stored = new Set(this.rows.map((row) => row.id));
+    const fresh = how === 'staged' ? batch.filter((row) => !stored.has(row.id)) : batch;
     this.batchSizes.push(batch.length);
-    this.rows.push(...batch);
-    return [];
+    this.rows.push(...fresh);
+    this.writes.push(how);
+    if (this.loseNextAnswer) {
+      this.loseNextAnswer = false;
+      throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    }
   }
+
+  query(): Promise<never> {
+    return Promise.reject(new Error('the collector writes with COPY only'));
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
 }
 
 function recordingMetrics() {
@@ -76,7 +138,7 @@ function capturingLogger() {
   return { logger, lines };
 }
 
-function collectorWith(store: Queryable, options: Partial<UsageCollectorOptions> = {}) {
+function collectorWith(store: Database, options: Partial<UsageCollectorOptions> = {}) {
   const { metrics, counter, gauges } = recordingMetrics();
   const { logger, lines } = capturingLogger();
   const collector = new UsageCollector({
@@ -218,21 +280,33 @@ describe('usage collector', () => {
     void lines;
   });
 
-  test('a write that hangs past the write timeout is retried', async () => {
-    let calls = 0;
-    const rows: unknown[] = [];
-    const store: Queryable = {
-      async query(_sql, params) {
-        calls += 1;
-        if (calls === 1) await new Promise(() => {});
-        rows.push(...(JSON.parse(params![0] as string) as unknown[]));
-        return [];
-      },
-    };
+  test('a write that hangs past the write timeout is retried, idempotently', async () => {
+    const store = new ScriptedStore();
+    store.hangNext = true;
     const { collector, counter } = collectorWith(store, { writeTimeoutMs: 50 });
     collector.enqueue(sampleRecord());
-    await until(() => rows.length === 1, 'the retried write');
+    await until(() => store.rows.length === 1, 'the retried write');
     assert.equal(counter('usageFlushErrorsTotal'), 1);
+    assert.deepEqual(store.writes, ['staged']);
+  });
+
+  test('a write stored but whose answer was lost is retried through staging and stored once', async () => {
+    const store = new ScriptedStore();
+    store.loseNextAnswer = true;
+    const { collector, counter } = collectorWith(store, { batchSize: 3, flushIntervalMs: 60_000 });
+    const first = Array.from({ length: 3 }, () => sampleRecord());
+    for (const record of first) collector.enqueue(record);
+    await until(() => counter('usageFlushErrorsTotal') === 1, 'the failed write');
+    const later = Array.from({ length: 3 }, () => sampleRecord());
+    for (const record of later) collector.enqueue(record);
+    await until(() => collector.depth === 0, 'every record written');
+    assert.deepEqual(
+      requestIds(store.rows),
+      [...first, ...later].map((record) => record.requestId),
+    );
+    // The batch that may have been stored went the idempotent way; the next one straight in.
+    assert.deepEqual(store.writes, ['copy', 'staged', 'copy']);
+    assert.equal(counter('usageFlushedTotal'), 6);
   });
 });
 

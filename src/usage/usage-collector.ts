@@ -3,12 +3,12 @@
  * record OFF the request path (the call returns after an array push) and writes the records in
  * batches from a bounded in-memory queue.
  *
- * - Batching: a multi-row INSERT once `batchSize` records wait, or `flushIntervalMs` after the
+ * - Batching: one COPY once `batchSize` records wait, or `flushIntervalMs` after the
  *   first one arrived. One write at a time, so the store sees a steady trickle, not a burst.
  * - Store unavailable: the batch stays at the head of the queue and is retried with capped
  *   exponential backoff and jitter; new records keep queueing meanwhile. Records are removed
- *   only once a write is known to have succeeded, and the insert is idempotent, so a write that
- *   committed but whose answer was lost is not duplicated by its retry.
+ *   only once a write is known to have succeeded, and the retry of a failed write is idempotent
+ *   (usage-writer.ts), so a write that committed but whose answer was lost is not duplicated.
  * - Queue full: the record is lost, counted (`gateway_usage_enqueue_errors_total`) and logged.
  *   Never silently, and never by blocking or failing the request.
  * - A record the store refuses for its content (a data error, not an outage) is isolated by
@@ -25,18 +25,18 @@ import type { UsageStage } from '../gateway/stages.ts';
 import { spanAttributes, spanNames } from '../observability/catalog.ts';
 import { type MetricsRecorder, noopMetrics } from '../observability/metrics.ts';
 import { markSpanFailed, startChildSpan } from '../observability/spans.ts';
-import type { Queryable } from '../storage/database.ts';
+import type { Database } from '../storage/database.ts';
 import { isRecorded, toUsageRecord, type UsageRecord } from './usage-record.ts';
-import { insertUsageRows, usageRowJson } from './usage-writer.ts';
+import { usageRowText, writeUsageRows } from './usage-writer.ts';
 
 export interface UsageCollectorOptions {
   /** Where records are written (the gateway's database). */
-  database: Queryable;
+  database: Database;
   logger: Logger;
   metrics?: MetricsRecorder;
   /** Records held in memory at most; beyond it a record is lost and counted. Default 10,000. */
   queueCapacity?: number;
-  /** Records per INSERT at most. Default 500. */
+  /** Records per write (one COPY) at most. Default 500. */
   batchSize?: number;
   /** Longest wait before a partial batch is written. Default 200 ms. */
   flushIntervalMs?: number;
@@ -74,10 +74,12 @@ export interface DrainResult {
 }
 
 interface Entry {
-  /** The record serialised as its row of the batch (`usageRowJson`, usage-writer.ts). */
+  /** The record serialised as its line of the batch (`usageRowText`, usage-writer.ts). */
   readonly row: string;
   readonly requestId: string;
   readonly enqueuedAt: number;
+  /** A write of this record was attempted and failed: it may be stored, so it is retried idempotently. */
+  attempted: boolean;
 }
 
 /** Looked up per use: a tracer kept from before the SDK was (re)installed would trace nowhere. */
@@ -88,7 +90,7 @@ const droppedLabels = { outcome: 'dropped' } as const;
 const dropLogIntervalMs = 5_000;
 
 export class UsageCollector implements UsageStage {
-  readonly #database: Queryable;
+  readonly #database: Database;
   readonly #logger: Logger;
   readonly #metrics: MetricsRecorder;
   readonly #capacity: number;
@@ -157,7 +159,7 @@ export class UsageCollector implements UsageStage {
     try {
       let row: string;
       try {
-        row = usageRowJson(toUsageRecord(context, finishedAt));
+        row = usageRowText(toUsageRecord(context, finishedAt));
       } catch (error) {
         this.#stats.ingestErrors += 1;
         this.#metrics.increment('usageIngestErrorsTotal');
@@ -181,10 +183,10 @@ export class UsageCollector implements UsageStage {
    * false when it was lost (queue full or collector closed).
    */
   enqueue(record: UsageRecord): boolean {
-    return this.#enqueueRow(usageRowJson(record), record.requestId);
+    return this.#enqueueRow(usageRowText(record), record.requestId);
   }
 
-  /** Queues a record as its row (JSON, built once here, joined into the batch at flush). */
+  /** Queues a record as its row (a COPY line, built once here, joined into the batch at flush). */
   #enqueueRow(row: string, requestId: string): boolean {
     if (this.#closed || this.#queue.length >= this.#capacity) {
       this.#stats.dropped += 1;
@@ -193,7 +195,7 @@ export class UsageCollector implements UsageStage {
       this.#logDrop(requestId);
       return false;
     }
-    this.#queue.push({ row, requestId, enqueuedAt: performance.now() });
+    this.#queue.push({ row, requestId, enqueuedAt: performance.now(), attempted: false });
     this.#stats.enqueued += 1;
     this.#metrics.increment('usagePublishTotal', enqueuedLabels);
     this.#metrics.set('usageQueueDepth', this.#queue.length);
@@ -323,10 +325,16 @@ export class UsageCollector implements UsageStage {
    * counted. Any other failure (connection, timeout) is thrown for the caller to retry.
    */
   async #writeIsolating(batch: Entry[]): Promise<void> {
+    // A batch holding a record an earlier write may have stored goes the idempotent way.
+    const retry = batch.some((entry) => entry.attempted);
     try {
-      await this.#write(batch.map((entry) => entry.row));
+      await this.#write(
+        batch.map((entry) => entry.row),
+        retry,
+      );
       this.#removeHead(batch, 'flushed');
     } catch (error) {
+      for (const entry of batch) entry.attempted = true;
       if (!isPermanentDataError(error)) throw error;
       if (batch.length === 1) {
         this.#removeHead(batch, 'rejected');
@@ -342,7 +350,7 @@ export class UsageCollector implements UsageStage {
     }
   }
 
-  async #write(rows: string[]): Promise<void> {
+  async #write(rows: string[], retry: boolean): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -351,7 +359,7 @@ export class UsageCollector implements UsageStage {
       );
     });
     try {
-      await Promise.race([insertUsageRows(this.#database, rows), timeout]);
+      await Promise.race([writeUsageRows(this.#database, rows, { retry }), timeout]);
     } finally {
       clearTimeout(timer);
     }

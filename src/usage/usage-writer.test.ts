@@ -1,33 +1,69 @@
 /**
- * The batch parameter of the usage INSERT: rows serialised one by one (as the collector does
- * when it accepts a record) and joined must be the very text of the whole batch serialised at
- * once, the form the statement has always been given.
+ * The usage batch as COPY text: one line per record, escaped so any text survives, written
+ * straight into usage_records on a first attempt and through the staging table on a retry; the
+ * round trip of every column on PGlite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import type { Queryable } from '../storage/database.ts';
+import type { Database, Queryable } from '../storage/database.ts';
 import { migrate } from '../storage/migrate.ts';
 import { type DatabaseHarness, pgliteHarness, postgresHarness } from '../storage/test-databases.ts';
 import type { UsageRecord } from './usage-record.ts';
 import { sampleRecord } from './usage-test-records.ts';
-import { insertUsageRecords, insertUsageRows, usageRowJson } from './usage-writer.ts';
+import { insertUsageRecords, usageRowColumns, usageRowText, writeUsageRows } from './usage-writer.ts';
 
 function capturingDatabase() {
-  const calls: Array<{ sql: string; params: readonly unknown[] | undefined }> = [];
-  const database: Queryable = {
-    async query(sql, params) {
-      calls.push({ sql, params });
+  const calls: Array<{
+    via: 'database' | 'transaction';
+    kind: 'query' | 'copy';
+    sql: string;
+    text?: string;
+  }> = [];
+  const queryable = (via: 'database' | 'transaction'): Queryable => ({
+    async query(sql) {
+      calls.push({ via, kind: 'query', sql });
       return [];
     },
+    async copyFrom(target, text) {
+      calls.push({ via, kind: 'copy', sql: target, text });
+    },
+  });
+  const database: Database = {
+    kind: 'postgres',
+    ...queryable('database'),
+    transaction: (work) => work(queryable('transaction')),
+    async ping() {},
+    async close() {},
   };
   return { database, calls };
 }
+
+/** COPY's text format read back: the inverse of the escaping, as PostgreSQL applies it. */
+function readLine(line: string): Array<string | null> {
+  return line
+    .split('\t')
+    .map((field) =>
+      field === '\\N'
+        ? null
+        : field.replace(/\\(.)/g, (_, character: string) =>
+            character === 't' ? '\t' : character === 'n' ? '\n' : character === 'r' ? '\r' : character,
+          ),
+    );
+}
+
+const awkwardText = 'quote " backslash \\ \\N newline \n return \r tab \t \u0001 \u2028 émoji 🚀 lone \ud800';
 
 const records: UsageRecord[] = [
   sampleRecord(),
   sampleRecord({
     traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    requestedModel: 'quote " backslash \\ newline \n tab \t nul-free \u0001 \u2028 émoji 🚀 lone \ud800',
+    requestedAt: new Date('2026-12-01T20:43:06.007Z'),
+    requestedModel: awkwardText,
+    // One special character alone in a value, each.
+    userId: 'tab\tonly',
+    teamId: 'return\ronly',
+    apiKeyId: 'newline\nonly',
+    provider: 'backslash\\only',
     responseModel: null,
     providerRequestId: null,
     providerUsage: undefined,
@@ -40,10 +76,10 @@ const records: UsageRecord[] = [
     upstreamMs: null,
     gatewayOverheadMs: null,
     timeToFirstTokenMs: 1e-7,
-    costNanos: 123_456_789_012_345_678_901n,
+    costNanos: 9_223_372_036_854_775_807n,
     attempts: [
       {
-        provider: 'a',
+        provider: 'a\\b\tc',
         model: 'b',
         started_after_ms: 0,
         duration_ms: 3.5,
@@ -58,58 +94,95 @@ const records: UsageRecord[] = [
       rate_limits: [{ stage: 'key', module: 'redis', decision: 'allow' }],
     },
   }),
-  sampleRecord({ providerUsage: { truncated: true, bytes: 9_000 }, latencyMs: -0 }),
+  sampleRecord({ providerUsage: { truncated: true, bytes: 9_000 }, latencyMs: Number.NaN }),
 ];
 
-describe('usage writer', () => {
-  test('rows joined are the whole batch serialised at once, for both entry points', async () => {
-    // The rows' own objects serialised as one array: the column mapping itself is checked
-    // against the database by the usage-records tests.
-    const wholeBatch = (batch: readonly UsageRecord[]) =>
-      JSON.stringify(batch.map((record) => JSON.parse(usageRowJson(record))));
-    const expected = wholeBatch(records);
-    const byRecords = capturingDatabase();
-    assert.equal(await insertUsageRecords(byRecords.database, records), 3);
-    const byRows = capturingDatabase();
-    assert.equal(await insertUsageRows(byRows.database, records.map(usageRowJson)), 3);
-    for (const { calls } of [byRecords, byRows]) {
-      assert.equal(calls.length, 1);
-      assert.deepEqual(calls[0]!.params, [expected]);
-      assert.match(calls[0]!.sql, /json_to_recordset\(\$1::json\)/);
+describe('usage rows as COPY text', () => {
+  test('a line holds every column in order, escaped so each value reads back as written', () => {
+    const [plain, awkward, notFinite] = records.map(usageRowText) as [string, string, string];
+    for (const line of [plain, awkward, notFinite]) {
+      assert.ok(line.endsWith('\n'));
+      assert.equal(line.slice(0, -1).split('\t').length, usageRowColumns.length, 'one field per column');
+      assert.ok(!line.slice(0, -1).includes('\n'), 'a newline inside a value never ends the line');
     }
-    assert.equal(byRecords.calls[0]!.sql, byRows.calls[0]!.sql);
-    const one = capturingDatabase();
-    await insertUsageRows(one.database, [usageRowJson(records[0]!)]);
-    assert.deepEqual(one.calls[0]!.params, [wholeBatch([records[0]!])]);
+    const fields = new Map<string, string | null>(
+      readLine(awkward.slice(0, -1)).map((value, index) => [usageRowColumns[index]!, value]),
+    );
+    const record = records[1]!;
+    assert.equal(fields.get('requested_model'), awkwardText);
+    assert.deepEqual(
+      ['user_id', 'team_id', 'api_key_id', 'provider'].map((column) => fields.get(column)),
+      ['tab\tonly', 'return\ronly', 'newline\nonly', 'backslash\\only'],
+    );
+    assert.equal(fields.get('requested_at'), '2026-12-01T20:43:06.007Z');
+    assert.equal(fields.get('response_model'), null);
+    assert.equal(fields.get('stream'), 't');
+    assert.equal(fields.get('latency_ms'), String(0.1 + 0.2));
+    assert.equal(fields.get('time_to_first_token_ms'), '1e-7');
+    assert.equal(fields.get('cost_nanos'), '9223372036854775807');
+    assert.equal(fields.get('provider_usage'), null);
+    assert.deepEqual(JSON.parse(fields.get('attempts')!), record.attempts);
+    assert.deepEqual(JSON.parse(fields.get('metadata')!), record.metadata);
+    // NaN has no JSON and no place in a NOT NULL column: NULL, which the table refuses.
+    assert.equal(readLine(notFinite.slice(0, -1))[usageRowColumns.indexOf('latency_ms')], null);
+  });
+
+  test('the instant is exact across seconds, for any number of milliseconds', () => {
+    const column = usageRowColumns.indexOf('requested_at');
+    for (const iso of [
+      '2026-12-01T23:59:59.999Z',
+      '2026-12-02T00:00:00.000Z',
+      '2026-12-02T00:00:00.005Z',
+      '2026-12-02T00:00:00.050Z',
+      '2026-12-02T00:00:01.500Z',
+      '1969-12-31T23:59:59.001Z',
+      '2026-12-02T00:00:00.005Z',
+    ]) {
+      const line = usageRowText(sampleRecord({ requestedAt: new Date(iso) }));
+      assert.equal(line.split('\t')[column], iso);
+    }
+  });
+
+  test('a first attempt is one COPY into usage_records; a retry goes through the staging table', async () => {
+    const first = capturingDatabase();
+    assert.equal(await insertUsageRecords(first.database, records), 3);
+    assert.deepEqual(
+      first.calls.map(({ via, kind }) => `${via} ${kind}`),
+      ['database copy'],
+    );
+    assert.equal(first.calls[0]!.sql, `usage_records (${usageRowColumns.join(', ')})`);
+    assert.equal(first.calls[0]!.text, records.map(usageRowText).join(''));
+
+    const retry = capturingDatabase();
+    assert.equal(await writeUsageRows(retry.database, records.map(usageRowText), { retry: true }), 3);
+    assert.deepEqual(
+      retry.calls.map(({ via, kind }) => `${via} ${kind}`),
+      ['transaction query', 'transaction copy', 'transaction query'],
+    );
+    assert.match(retry.calls[0]!.sql, /^CREATE TEMP TABLE IF NOT EXISTS usage_records_staging /);
+    assert.match(retry.calls[1]!.sql, /^usage_records_staging \(id, /);
+    assert.equal(retry.calls[1]!.text, first.calls[0]!.text);
+    assert.match(
+      retry.calls[2]!.sql,
+      /^INSERT INTO usage_records .* FROM usage_records_staging ON CONFLICT DO NOTHING$/,
+    );
   });
 
   test('an empty batch sends nothing', async () => {
     const { database, calls } = capturingDatabase();
-    assert.equal(await insertUsageRows(database, []), 0);
+    assert.equal(await writeUsageRows(database, [], { retry: false }), 0);
     assert.equal(await insertUsageRecords(database, []), 0);
     assert.equal(calls.length, 0);
   });
 });
 
-const tokenColumns = [
-  'input_tokens',
-  'output_tokens',
-  'cached_input_tokens',
-  'cache_write_tokens',
-  'reasoning_tokens',
-  'audio_input_tokens',
-  'audio_output_tokens',
-  'image_input_tokens',
-  'tool_tokens',
-  'embeddings_tokens',
-  'billable_tokens',
-] as const;
+const tokenColumns = usageRowColumns.filter((column) => column.endsWith('_tokens'));
 
 for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[]) {
   describe(`usage rows on ${harness.name}`, () => {
     after(() => harness.cleanup());
 
-    test('a zero or a null the row JSON leaves out reads back as 0 or NULL, the rest (and the instant) as written', async () => {
+    test('zeros and nulls read back as 0 and NULL, the rest (and the instant) as written', async () => {
       const database = await harness.open();
       try {
         await migrate(database);
@@ -169,7 +242,6 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
           unitQuantity: 2,
           costNanos: 2n ** 62n,
         });
-        assert.ok(usageRowJson(zero).length < usageRowJson(full).length / 1.3, 'the zero row is shorter');
         assert.equal(await insertUsageRecords(database, [zero, full]), 2);
         const rows = await database.query<Record<string, unknown>>(
           `SELECT request_id, requested_at, trace_id, organization_id, team_id, user_id, api_key_id, provider, model,
@@ -181,7 +253,6 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
         );
         const byRequest = new Map(rows.map((row) => [row['request_id'], row]));
         const readZero = byRequest.get(zero.requestId)!;
-        // The row carries epoch milliseconds; the SELECT makes the same instant of them.
         assert.equal(new Date(readZero['requested_at'] as Date).toISOString(), '2026-03-10T23:59:59.999Z');
         for (const column of tokenColumns)
           assert.equal(
@@ -226,6 +297,58 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
         assert.equal(Number(readFull['time_to_first_token_ms']), 3.25);
         assert.equal(readFull['unit_quantity'], '2');
         assert.deepEqual(readFull['provider_usage'], { prompt_tokens: 10, completion_tokens: 20 });
+      } finally {
+        await database.close();
+      }
+    });
+
+    test('any text reads back as written, and a retried batch is stored once', async () => {
+      const database = await harness.open();
+      try {
+        await migrate(database);
+        const [plain, awkward] = records as [UsageRecord, UsageRecord];
+        await insertUsageRecords(database, [plain, awkward]);
+        const read = async () =>
+          database.query<{
+            request_id: string;
+            requested_model: string;
+            singles: string[];
+            attempts: unknown;
+            cost: string;
+          }>(
+            `SELECT request_id, requested_model, ARRAY[user_id, team_id, api_key_id, provider] AS singles,
+                    attempts, cost_nanos::text AS cost
+               FROM usage_records ORDER BY requested_at, request_id`,
+          );
+        const stored = await read();
+        const awkwardRow = stored.find((row) => row.request_id === awkward.requestId)!;
+        // A lone surrogate has no UTF-8: it travels as U+FFFD. Everything else is exact.
+        assert.equal(awkwardRow.requested_model, awkwardText.replace('\ud800', '\ufffd'));
+        assert.deepEqual(awkwardRow.singles, [
+          awkward.userId,
+          awkward.teamId,
+          awkward.apiKeyId,
+          awkward.provider,
+        ]);
+        assert.deepEqual(awkwardRow.attempts, awkward.attempts);
+        assert.equal(awkwardRow.cost, '9223372036854775807');
+
+        // The same rows again, as a first attempt, collide on the key: why a retry never is one.
+        await assert.rejects(insertUsageRecords(database, [plain]), { code: '23505' });
+        const fresh = sampleRecord();
+        assert.equal(await insertUsageRecords(database, [plain, awkward, fresh], { retry: true }), 3);
+        assert.equal(await insertUsageRecords(database, [plain, awkward, fresh], { retry: true }), 3);
+        const after = await read();
+        assert.equal(after.length, 3, 'the stored rows are not stored twice; the new one is stored');
+        assert.ok(after.some((row) => row.request_id === fresh.requestId));
+        // The staging table is the session's and empty after each commit.
+        const staged = await database.transaction(async (tx) => {
+          await tx.query(
+            'CREATE TEMP TABLE IF NOT EXISTS usage_records_staging (LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS',
+          );
+          return tx.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_records_staging');
+        });
+        assert.equal(staged[0]!.n, 0);
       } finally {
         await database.close();
       }
