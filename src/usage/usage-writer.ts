@@ -110,25 +110,60 @@ export async function writeUsageRows(
 
 /**
  * One record as a line of COPY's text format: the values of `usageRowColumns` separated by tabs,
- * `\N` for NULL, ending in a newline.
+ * `\N` for NULL, ending in a newline. Made by ONE join, so the line is a flat string: built
+ * with `+` it would be a rope of some eighty pieces, which the queue keeps until the flush, so
+ * they outlive a young-generation collection, are promoted and fill the old generation (under
+ * callgrind the collector's share of a request tripled).
  */
 export function usageRowText(record: UsageRecord): string {
   const { tokens } = record;
-  return (
-    `${text(record.id)}\t${text(record.requestId)}\t${text(record.traceId)}\t${timestamp(record.requestedAt)}\t` +
-    `${text(record.organizationId)}\t${text(record.teamId)}\t${text(record.userId)}\t${text(record.apiKeyId)}\t` +
-    `${text(record.provider)}\t${text(record.model)}\t${text(record.requestedModel)}\t${text(record.responseModel)}\t` +
-    `${text(record.endpoint)}\t${text(record.route)}\t${record.stream ? 't' : 'f'}\t${text(record.streamOutcome)}\t` +
-    `${number(record.status)}\t${text(record.outcome)}\t${text(record.errorCode)}\t` +
-    `${number(record.latencyMs)}\t${number(record.upstreamMs)}\t${number(record.gatewayOverheadMs)}\t` +
-    `${number(record.timeToFirstTokenMs)}\t${number(record.pluginOverheadMs)}\t` +
-    `${number(tokens.input)}\t${number(tokens.output)}\t${number(tokens.cachedInput)}\t${number(tokens.cacheWrite)}\t` +
-    `${number(tokens.reasoning)}\t${number(tokens.audioInput)}\t${number(tokens.audioOutput)}\t` +
-    `${number(tokens.imageInput)}\t${number(tokens.tool)}\t${number(tokens.embeddings)}\t${number(tokens.billable)}\t` +
-    `${text(record.unitKind)}\t${number(record.unitQuantity)}\t${record.costNanos}\t${text(record.providerRequestId)}\t` +
-    `${json(record.providerUsage)}\t${json(record.attempts)}\t${json(record.metadata)}\n`
-  );
+  return [
+    text(record.id),
+    text(record.requestId),
+    text(record.traceId),
+    timestamp(record.requestedAt),
+    text(record.organizationId),
+    text(record.teamId),
+    text(record.userId),
+    text(record.apiKeyId),
+    text(record.provider),
+    text(record.model),
+    text(record.requestedModel),
+    text(record.responseModel),
+    text(record.endpoint),
+    text(record.route),
+    record.stream ? 't' : 'f',
+    text(record.streamOutcome),
+    record.status,
+    text(record.outcome),
+    text(record.errorCode),
+    float(record.latencyMs),
+    float(record.upstreamMs),
+    float(record.gatewayOverheadMs),
+    float(record.timeToFirstTokenMs),
+    float(record.pluginOverheadMs),
+    tokens.input,
+    tokens.output,
+    tokens.cachedInput,
+    tokens.cacheWrite,
+    tokens.reasoning,
+    tokens.audioInput,
+    tokens.audioOutput,
+    tokens.imageInput,
+    tokens.tool ?? nullText,
+    tokens.embeddings,
+    tokens.billable,
+    text(record.unitKind),
+    float(record.unitQuantity),
+    record.costNanos,
+    text(record.providerRequestId),
+    json(record.providerUsage),
+    json(record.attempts),
+    `${json(record.metadata)}\n`,
+  ].join('\t');
 }
+
+const nullText = '\\N';
 
 /** The characters COPY's text format reads specially inside a value (tab is the delimiter). */
 const special = /[\\\t\n\r]/;
@@ -137,19 +172,23 @@ const escapes: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n'
 const escapeCharacter = (character: string) => escapes[character]!;
 
 function text(value: string | null): string {
-  if (value === null) return '\\N';
+  if (value === null) return nullText;
   return special.test(value) ? value.replace(specialEverywhere, escapeCharacter) : value;
 }
 
-/** A number that is not finite is NULL, as it was in JSON (a NOT NULL column then refuses the row). */
-function number(value: number | null): string {
-  return value !== null && Number.isFinite(value) ? String(value) : '\\N';
+/**
+ * A fractional number that is not finite is NULL, as it was in JSON (a NOT NULL column then
+ * refuses the row): PostgreSQL would store NaN. The integer columns need no check: the join
+ * writes a number as JavaScript prints it, and a NaN or a fraction there is refused.
+ */
+function float(value: number | null): number | string {
+  return value !== null && Number.isFinite(value) ? value : nullText;
 }
 
 /** JSON text never holds a raw tab, newline or carriage return: only its backslashes need doubling. */
 function json(value: unknown): string {
   const serialised = value === null || value === undefined ? undefined : JSON.stringify(value);
-  if (serialised === undefined) return '\\N';
+  if (serialised === undefined) return nullText;
   return serialised.includes('\\') ? serialised.replaceAll('\\', '\\\\') : serialised;
 }
 
