@@ -3,7 +3,7 @@
  * record OFF the request path (the call returns after an array push) and writes the records in
  * batches from a bounded in-memory queue.
  *
- * - Batching: one COPY once `batchSize` records wait, or `flushIntervalMs` after the
+ * - Batching: one statement (COPY, or an INSERT on PGlite) once `batchSize` records wait, or `flushIntervalMs` after the
  *   first one arrived. One write at a time, so the store sees a steady trickle, not a burst.
  * - Store unavailable: the batch stays at the head of the queue and is retried with capped
  *   exponential backoff and jitter; new records keep queueing meanwhile. Records are removed
@@ -27,7 +27,7 @@ import { type MetricsRecorder, noopMetrics } from '../observability/metrics.ts';
 import { markSpanFailed, startChildSpan } from '../observability/spans.ts';
 import type { Database } from '../storage/database.ts';
 import { isRecorded, toUsageRecord, type UsageRecord } from './usage-record.ts';
-import { usageRowText, writeUsageRows } from './usage-writer.ts';
+import { type UsageRowFormat, usageRowFormat } from './usage-writer.ts';
 
 export interface UsageCollectorOptions {
   /** Where records are written (the gateway's database). */
@@ -36,7 +36,7 @@ export interface UsageCollectorOptions {
   metrics?: MetricsRecorder;
   /** Records held in memory at most; beyond it a record is lost and counted. Default 10,000. */
   queueCapacity?: number;
-  /** Records per write (one COPY) at most. Default 500. */
+  /** Records per write (one statement) at most. Default 500. */
   batchSize?: number;
   /** Longest wait before a partial batch is written. Default 200 ms. */
   flushIntervalMs?: number;
@@ -74,7 +74,7 @@ export interface DrainResult {
 }
 
 interface Entry {
-  /** The record serialised as its line of the batch (`usageRowText`, usage-writer.ts). */
+  /** The record serialised as its row of the batch (the database's `UsageRowFormat`). */
   readonly row: string;
   readonly requestId: string;
   readonly enqueuedAt: number;
@@ -91,6 +91,7 @@ const dropLogIntervalMs = 5_000;
 
 export class UsageCollector implements UsageStage {
   readonly #database: Database;
+  readonly #format: UsageRowFormat;
   readonly #logger: Logger;
   readonly #metrics: MetricsRecorder;
   readonly #capacity: number;
@@ -122,6 +123,7 @@ export class UsageCollector implements UsageStage {
 
   constructor(options: UsageCollectorOptions) {
     this.#database = options.database;
+    this.#format = usageRowFormat(options.database);
     this.#logger = options.logger;
     this.#metrics = options.metrics ?? noopMetrics;
     this.#capacity = positive(options.queueCapacity ?? 10_000, 'queueCapacity');
@@ -159,7 +161,7 @@ export class UsageCollector implements UsageStage {
     try {
       let row: string;
       try {
-        row = usageRowText(toUsageRecord(context, finishedAt));
+        row = this.#format.row(toUsageRecord(context, finishedAt));
       } catch (error) {
         this.#stats.ingestErrors += 1;
         this.#metrics.increment('usageIngestErrorsTotal');
@@ -183,10 +185,10 @@ export class UsageCollector implements UsageStage {
    * false when it was lost (queue full or collector closed).
    */
   enqueue(record: UsageRecord): boolean {
-    return this.#enqueueRow(usageRowText(record), record.requestId);
+    return this.#enqueueRow(this.#format.row(record), record.requestId);
   }
 
-  /** Queues a record as its row (a COPY line, built once here, joined into the batch at flush). */
+  /** Queues a record as its row (built once here, joined into the batch at flush). */
   #enqueueRow(row: string, requestId: string): boolean {
     if (this.#closed || this.#queue.length >= this.#capacity) {
       this.#stats.dropped += 1;
@@ -359,7 +361,7 @@ export class UsageCollector implements UsageStage {
       );
     });
     try {
-      await Promise.race([writeUsageRows(this.#database, rows, { retry }), timeout]);
+      await Promise.race([this.#format.write(this.#database, rows, retry), timeout]);
     } finally {
       clearTimeout(timer);
     }

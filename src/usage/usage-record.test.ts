@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { createRequestContext, endpoints } from '../gateway/request-context.ts';
 // The mock upstream's seeded generator (mulberry32), so a failure names a reproducible case.
 import { createSeededRandom } from '../mock-upstream/fault-plan.ts';
-import { boundedJson, jsonLengthBound } from './usage-record.ts';
+import { boundedJson, jsonLengthBound, toUsageRecord } from './usage-record.ts';
 
 const awkwardCharacters = ['a', '"', '\\', '\n', '\u0001', '\u2028', 'é', '🚀', '\ud800', '\u0000'];
 const awkwardNumbers = [
@@ -100,5 +101,25 @@ describe('provider usage on a usage record', () => {
       boundedJson(() => 1),
       null,
     );
+  });
+});
+
+describe('text from outside the gateway on a usage record', () => {
+  test('arrives without NUL and well-formed, a lone surrogate as U+FFFD', () => {
+    const context = createRequestContext({
+      requestId: 'req-text',
+      route: '/v1/chat/completions',
+      endpoint: endpoints.chatCompletions,
+      signal: new AbortController().signal,
+      traceparent: undefined,
+    });
+    context.outcome.status = 200;
+    context.requestedModel = 'gpt\u0000-4 lone \ud800 pair 🚀';
+    // Cut at the limit in the middle of a pair: the high half alone is left.
+    context.outcome.providerRequestId = `${'x'.repeat(127)}🚀`;
+    const record = toUsageRecord(context, performance.now());
+    assert.equal(record.requestedModel, 'gpt-4 lone \ufffd pair 🚀');
+    assert.ok(record.providerRequestId!.isWellFormed());
+    assert.equal(record.providerRequestId, `${'x'.repeat(127)}\ufffd`);
   });
 });

@@ -195,11 +195,16 @@ export function toUsageRecord(context: RequestContext, finishedAt: number): Usag
   };
 }
 
-/** Text from outside the gateway: cut, and without NUL, which PostgreSQL text cannot hold. */
+/**
+ * Text from outside the gateway: cut, without NUL, which PostgreSQL text cannot hold, and
+ * well-formed: a lone surrogate (sent by a client, or left by the cut inside a pair) has no
+ * UTF-8, and PostgreSQL refuses its JSON escape, which would cost the record. It becomes U+FFFD.
+ */
 function boundedText(value: string | undefined): string | null {
   if (value === undefined) return null;
   const clean = value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
-  return clean.length > textMaximum ? clean.slice(0, textMaximum) : clean;
+  const cut = clean.length > textMaximum ? clean.slice(0, textMaximum) : clean;
+  return cut.isWellFormed() ? cut : cut.toWellFormed();
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
- * The usage batch as COPY text: one line per record, escaped so any text survives, written
- * straight into usage_records on a first attempt and through the staging table on a retry; the
- * round trip of every column on PGlite and PostgreSQL.
+ * The usage batch in its two forms: COPY text (PostgreSQL), one line per record, escaped so any
+ * text survives, written straight into usage_records on a first attempt and through the staging
+ * table on a retry; and the JSON rows of one INSERT (PGlite), the very text of the whole batch
+ * serialised at once. The round trip of every column, in both forms, on PGlite and PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -10,18 +11,27 @@ import { migrate } from '../storage/migrate.ts';
 import { type DatabaseHarness, pgliteHarness, postgresHarness } from '../storage/test-databases.ts';
 import type { UsageRecord } from './usage-record.ts';
 import { sampleRecord } from './usage-test-records.ts';
-import { insertUsageRecords, usageRowColumns, usageRowText, writeUsageRows } from './usage-writer.ts';
+import {
+  copyRows,
+  insertRows,
+  insertUsageRecords,
+  usageRowColumns,
+  usageRowFormat,
+  usageRowJson,
+  usageRowText,
+} from './usage-writer.ts';
 
-function capturingDatabase() {
+function capturingDatabase(kind: Database['kind'] = 'postgres') {
   const calls: Array<{
     via: 'database' | 'transaction';
     kind: 'query' | 'copy';
     sql: string;
+    params?: readonly unknown[] | undefined;
     text?: string;
   }> = [];
   const queryable = (via: 'database' | 'transaction'): Queryable => ({
-    async query(sql) {
-      calls.push({ via, kind: 'query', sql });
+    async query(sql, params) {
+      calls.push({ via, kind: 'query', sql, params });
       return [];
     },
     async copyFrom(target, text) {
@@ -29,7 +39,7 @@ function capturingDatabase() {
     },
   });
   const database: Database = {
-    kind: 'postgres',
+    kind,
     ...queryable('database'),
     transaction: (work) => work(queryable('transaction')),
     async ping() {},
@@ -51,7 +61,9 @@ function readLine(line: string): Array<string | null> {
     );
 }
 
-const awkwardText = 'quote " backslash \\ \\N newline \n return \r tab \t \u0001 \u2028 émoji 🚀 lone \ud800';
+// Well-formed: the record builder turns a lone surrogate into U+FFFD (usage-record.ts).
+const awkwardText =
+  'quote " backslash \\ \\N newline \n return \r tab \t \u0001 \u2028 émoji 🚀 replacement \ufffd';
 
 const records: UsageRecord[] = [
   sampleRecord(),
@@ -154,7 +166,7 @@ describe('usage rows as COPY text', () => {
     assert.equal(first.calls[0]!.text, records.map(usageRowText).join(''));
 
     const retry = capturingDatabase();
-    assert.equal(await writeUsageRows(retry.database, records.map(usageRowText), { retry: true }), 3);
+    assert.equal(await insertUsageRecords(retry.database, records, { retry: true }), 3);
     assert.deepEqual(
       retry.calls.map(({ via, kind }) => `${via} ${kind}`),
       ['transaction query', 'transaction copy', 'transaction query'],
@@ -170,16 +182,47 @@ describe('usage rows as COPY text', () => {
 
   test('an empty batch sends nothing', async () => {
     const { database, calls } = capturingDatabase();
-    assert.equal(await writeUsageRows(database, [], { retry: false }), 0);
+    for (const format of [copyRows, insertRows])
+      for (const retry of [false, true]) await format.write(database, [], retry);
     assert.equal(await insertUsageRecords(database, []), 0);
     assert.equal(calls.length, 0);
   });
 });
 
+describe('usage rows as JSON for PGlite', () => {
+  test('PostgreSQL gets COPY, PGlite the INSERT', () => {
+    assert.equal(usageRowFormat({ kind: 'postgres' }), copyRows);
+    assert.equal(usageRowFormat({ kind: 'pglite' }), insertRows);
+  });
+
+  test('rows joined are the whole batch serialised at once; a retry is the same statement', async () => {
+    // The rows' own objects serialised as one array: the column mapping itself is checked
+    // against the database below.
+    const wholeBatch = (batch: readonly UsageRecord[]) =>
+      JSON.stringify(batch.map((record) => JSON.parse(usageRowJson(record))));
+    for (const retry of [false, true]) {
+      const { database, calls } = capturingDatabase('pglite');
+      assert.equal(await insertUsageRecords(database, records, { retry }), 3);
+      assert.deepEqual(
+        calls.map(({ via, kind }) => `${via} ${kind}`),
+        ['database query'],
+      );
+      assert.match(calls[0]!.sql, /json_to_recordset\(\$1::json\)[\s\S]*ON CONFLICT DO NOTHING$/);
+      assert.deepEqual(calls[0]!.params, [wholeBatch(records)]);
+    }
+    const one = capturingDatabase('pglite');
+    await insertRows.write(one.database, [usageRowJson(records[0]!)], false);
+    assert.deepEqual(one.calls[0]!.params, [wholeBatch([records[0]!])]);
+  });
+});
+
 const tokenColumns = usageRowColumns.filter((column) => column.endsWith('_tokens'));
 
-for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[]) {
-  describe(`usage rows on ${harness.name}`, () => {
+// A harness per database and form: each closes its databases after its own tests.
+for (const [harness, format] of [copyRows, insertRows].flatMap((format) =>
+  [pgliteHarness(), postgresHarness()].map((harness: DatabaseHarness) => [harness, format] as const),
+)) {
+  describe(`usage rows on ${harness.name} by ${format.name}`, () => {
     after(() => harness.cleanup());
 
     test('zeros and nulls read back as 0 and NULL, the rest (and the instant) as written', async () => {
@@ -242,7 +285,7 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
           unitQuantity: 2,
           costNanos: 2n ** 62n,
         });
-        assert.equal(await insertUsageRecords(database, [zero, full]), 2);
+        assert.equal(await insertUsageRecords(database, [zero, full], { format }), 2);
         const rows = await database.query<Record<string, unknown>>(
           `SELECT request_id, requested_at, trace_id, organization_id, team_id, user_id, api_key_id, provider, model,
                   requested_model, response_model, stream_outcome, error_code, upstream_ms,
@@ -307,7 +350,7 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
       try {
         await migrate(database);
         const [plain, awkward] = records as [UsageRecord, UsageRecord];
-        await insertUsageRecords(database, [plain, awkward]);
+        await insertUsageRecords(database, [plain, awkward], { format });
         const read = async () =>
           database.query<{
             request_id: string;
@@ -322,8 +365,7 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
           );
         const stored = await read();
         const awkwardRow = stored.find((row) => row.request_id === awkward.requestId)!;
-        // A lone surrogate has no UTF-8: it travels as U+FFFD. Everything else is exact.
-        assert.equal(awkwardRow.requested_model, awkwardText.replace('\ud800', '\ufffd'));
+        assert.equal(awkwardRow.requested_model, awkwardText);
         assert.deepEqual(awkwardRow.singles, [
           awkward.userId,
           awkward.teamId,
@@ -333,11 +375,15 @@ for (const harness of [pgliteHarness(), postgresHarness()] as DatabaseHarness[])
         assert.deepEqual(awkwardRow.attempts, awkward.attempts);
         assert.equal(awkwardRow.cost, '9223372036854775807');
 
-        // The same rows again, as a first attempt, collide on the key: why a retry never is one.
-        await assert.rejects(insertUsageRecords(database, [plain]), { code: '23505' });
+        if (format === copyRows) {
+          // The same rows again as a first COPY collide on the key: why a retry never is one.
+          await assert.rejects(insertUsageRecords(database, [plain], { format }), { code: '23505' });
+        } else {
+          assert.equal(await insertUsageRecords(database, [plain], { format }), 1, 'skipped, not refused');
+        }
         const fresh = sampleRecord();
-        assert.equal(await insertUsageRecords(database, [plain, awkward, fresh], { retry: true }), 3);
-        assert.equal(await insertUsageRecords(database, [plain, awkward, fresh], { retry: true }), 3);
+        assert.equal(await insertUsageRecords(database, [plain, awkward, fresh], { retry: true, format }), 3);
+        assert.equal(await insertUsageRecords(database, [plain, awkward, fresh], { retry: true, format }), 3);
         const after = await read();
         assert.equal(after.length, 3, 'the stored rows are not stored twice; the new one is stored');
         assert.ok(after.some((row) => row.request_id === fresh.requestId));

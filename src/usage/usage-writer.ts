@@ -1,66 +1,123 @@
 /**
- * Writes a batch of usage records with PostgreSQL's COPY in its text format: the collector turns
- * each record into one line of tab-separated values when it accepts it (`usageRowText`), and a
- * batch is those lines joined. COPY is the cheapest way into PostgreSQL: the server parses no
- * SQL and no JSON per row. Against the multi-row INSERT from one JSON parameter it replaced, the
- * server spends about 21 instead of 35-39 µs of CPU per row with the table's seven indexes, and
- * the line costs the gateway less to build than the row's JSON (docs/performance.md).
+ * Writes batches of usage records, in the form each database takes best (`usageRowFormat`):
  *
- * COPY has no ON CONFLICT. A batch's first attempt copies straight into usage_records. A batch
- * attempted before (the write failed or timed out, and may have committed all the same) is
- * copied into a temporary staging table and moved with `INSERT ... ON CONFLICT DO NOTHING` on
- * the (requested_at, id) key in one transaction, so a retried batch is never stored twice.
+ * - PostgreSQL: one `COPY usage_records (...) FROM STDIN` in the text format. The collector turns
+ *   each record into a line of tab-separated values when it accepts it (`usageRowText`); a batch
+ *   is those lines joined. The server parses no SQL and no JSON per row: about 21 µs of its CPU
+ *   per row with the table's seven indexes, against 35-39 µs for the INSERT below
+ *   (docs/performance.md). COPY has no ON CONFLICT, so a batch attempted before (the write
+ *   failed or timed out, and may have committed all the same) is copied into a temporary
+ *   staging table and moved with `INSERT ... ON CONFLICT DO NOTHING` on the (requested_at, id)
+ *   key in one transaction: a retried batch is never stored twice.
+ * - PGlite: one multi-row INSERT whose rows travel as ONE json parameter expanded by
+ *   `json_to_recordset` (`usageRowJson`), with `ON CONFLICT DO NOTHING`, so every attempt is
+ *   idempotent. PGlite runs inside the gateway's process, and its COPY from `/dev/blob` wrote
+ *   about half the rows per second of this INSERT (13,300 against 23,800 in
+ *   `bench/usage-throughput.ts`). `json` rather than `jsonb`: the document is read once, so
+ *   building the binary jsonb form of the whole batch first is wasted work.
  */
 import type { Database } from '../storage/database.ts';
 import type { UsageRecord } from './usage-record.ts';
 
-/** The columns of a line, in its order (`usageRowText` writes them in this order). */
-export const usageRowColumns = [
-  'id',
-  'request_id',
-  'trace_id',
-  'requested_at',
-  'organization_id',
-  'team_id',
-  'user_id',
-  'api_key_id',
-  'provider',
-  'model',
-  'requested_model',
-  'response_model',
-  'endpoint',
-  'route',
-  'stream',
-  'stream_outcome',
-  'status',
-  'outcome',
-  'error_code',
-  'latency_ms',
-  'upstream_ms',
-  'gateway_overhead_ms',
-  'time_to_first_token_ms',
-  'plugin_overhead_ms',
-  'input_tokens',
-  'output_tokens',
-  'cached_input_tokens',
-  'cache_write_tokens',
-  'reasoning_tokens',
-  'audio_input_tokens',
-  'audio_output_tokens',
-  'image_input_tokens',
-  'tool_tokens',
-  'embeddings_tokens',
-  'billable_tokens',
-  'unit_kind',
-  'unit_quantity',
-  'cost_nanos',
-  'provider_request_id',
-  'provider_usage',
-  'attempts',
-  'metadata',
-] as const;
+/**
+ * Column name → SQL type of its JSON row value, in insert order (the keys of each JSON row
+ * object), and the SELECT's expression where the stored value is made from the row's. A zero of
+ * the token, cost and plugin-overhead columns is left out of the row (most token classes are
+ * unused by most calls), as is a null of any column: `json_to_recordset` reads a missing key as
+ * NULL, and `COALESCE` puts the zero back. A row is then about a third shorter, to serialise here
+ * and to parse in PostgreSQL.
+ */
+const columns = [
+  ['id', 'uuid'],
+  ['request_id', 'text'],
+  ['trace_id', 'text'],
+  // Epoch milliseconds in the row (Date#toISOString costs more than the rest of the row's
+  // fields together); the SELECT makes the timestamp.
+  ['requested_at', 'bigint', 'to_timestamp(requested_at / 1000.0)'],
+  ['organization_id', 'text'],
+  ['team_id', 'text'],
+  ['user_id', 'text'],
+  ['api_key_id', 'text'],
+  ['provider', 'text'],
+  ['model', 'text'],
+  ['requested_model', 'text'],
+  ['response_model', 'text'],
+  ['endpoint', 'text'],
+  ['route', 'text'],
+  ['stream', 'boolean'],
+  ['stream_outcome', 'text'],
+  ['status', 'smallint'],
+  ['outcome', 'text'],
+  ['error_code', 'text'],
+  ['latency_ms', 'double precision'],
+  ['upstream_ms', 'double precision'],
+  ['gateway_overhead_ms', 'double precision'],
+  ['time_to_first_token_ms', 'double precision'],
+  ['plugin_overhead_ms', 'double precision', 'COALESCE(plugin_overhead_ms, 0)'],
+  ['input_tokens', 'integer', 'COALESCE(input_tokens, 0)'],
+  ['output_tokens', 'integer', 'COALESCE(output_tokens, 0)'],
+  ['cached_input_tokens', 'integer', 'COALESCE(cached_input_tokens, 0)'],
+  ['cache_write_tokens', 'integer', 'COALESCE(cache_write_tokens, 0)'],
+  ['reasoning_tokens', 'integer', 'COALESCE(reasoning_tokens, 0)'],
+  ['audio_input_tokens', 'integer', 'COALESCE(audio_input_tokens, 0)'],
+  ['audio_output_tokens', 'integer', 'COALESCE(audio_output_tokens, 0)'],
+  ['image_input_tokens', 'integer', 'COALESCE(image_input_tokens, 0)'],
+  ['tool_tokens', 'integer'],
+  ['embeddings_tokens', 'integer', 'COALESCE(embeddings_tokens, 0)'],
+  ['billable_tokens', 'integer', 'COALESCE(billable_tokens, 0)'],
+  ['unit_kind', 'text'],
+  ['unit_quantity', 'numeric'],
+  ['cost_nanos', 'bigint', 'COALESCE(cost_nanos, 0)'],
+  ['provider_request_id', 'text'],
+  ['provider_usage', 'jsonb'],
+  ['attempts', 'jsonb'],
+  ['metadata', 'jsonb'],
+] as const satisfies ReadonlyArray<Column>;
+
+type Column = readonly [name: string, type: string, select?: string];
+type ColumnName = (typeof columns)[number][0];
+
+/** The columns of a row, in its order: the keys of a JSON row, the fields of a COPY line. */
+export const usageRowColumns: readonly ColumnName[] = columns.map(([name]) => name);
 
 const names = usageRowColumns.join(', ');
+
+/** How a batch of usage records reaches one kind of database. */
+export interface UsageRowFormat {
+  readonly name: 'copy' | 'insert';
+  /** One record as its row of a batch: made once, when the collector accepts the record. */
+  row(record: UsageRecord): string;
+  /**
+   * Writes rows made by `row`. `retry`: they may be stored already (an earlier attempt failed or
+   * timed out after it reached the server) and must not be stored twice.
+   */
+  write(database: Database, rows: readonly string[], retry: boolean): Promise<void>;
+}
+
+/** COPY for PostgreSQL; the JSON INSERT for PGlite (see the top of this file). */
+export function usageRowFormat(database: Pick<Database, 'kind'>): UsageRowFormat {
+  return database.kind === 'postgres' ? copyRows : insertRows;
+}
+
+export interface WriteOptions {
+  /** The rows may already be stored: write them idempotently. */
+  readonly retry?: boolean;
+  /** Default: the database's own (`usageRowFormat`). */
+  readonly format?: UsageRowFormat;
+}
+
+/** Writes the records in one batch; resolves to the number of rows the write was given. */
+export async function insertUsageRecords(
+  database: Database,
+  records: readonly UsageRecord[],
+  options: WriteOptions = {},
+): Promise<number> {
+  if (records.length === 0) return 0;
+  const format = options.format ?? usageRowFormat(database);
+  await format.write(database, records.map(format.row), options.retry ?? false);
+  return records.length;
+}
+
 const copyTarget = `usage_records (${names})`;
 const staging = 'usage_records_staging';
 // LIKE copies the columns and their NOT NULL; INCLUDING DEFAULTS fills recorded_at, which no
@@ -68,45 +125,38 @@ const staging = 'usage_records_staging';
 const createStaging = `CREATE TEMP TABLE IF NOT EXISTS ${staging} (LIKE usage_records INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`;
 const moveStaged = `INSERT INTO usage_records (${names}) SELECT ${names} FROM ${staging} ON CONFLICT DO NOTHING`;
 
-export interface WriteOptions {
-  /**
-   * The rows may already be stored (an earlier attempt failed or timed out after it reached the
-   * server): write them idempotently, through the staging table.
-   */
-  readonly retry: boolean;
-}
+export const copyRows: UsageRowFormat = {
+  name: 'copy',
+  row: (record) => usageRowText(record),
+  async write(database, rows, retry) {
+    if (rows.length === 0) return;
+    const text = rows.join('');
+    if (!retry) {
+      await database.copyFrom(copyTarget, text);
+      return;
+    }
+    await database.transaction(async (tx) => {
+      await tx.query(createStaging);
+      await tx.copyFrom(`${staging} (${names})`, text);
+      await tx.query(moveStaged);
+    });
+  },
+};
 
-/** Inserts the records; resolves to the number of rows the write was given. */
-export async function insertUsageRecords(
-  database: Database,
-  records: readonly UsageRecord[],
-  options: WriteOptions = { retry: false },
-): Promise<number> {
-  return writeUsageRows(database, records.map(usageRowText), options);
-}
+const selected = columns.map((column: Column) => column[2] ?? column[0]).join(', ');
+const insertSql = `INSERT INTO usage_records (${names})
+  SELECT ${selected} FROM json_to_recordset($1::json) AS batch(${columns.map(([name, type]) => `${name} ${type}`).join(', ')})
+  ON CONFLICT DO NOTHING`;
 
-/**
- * Writes lines made by `usageRowText` (the collector makes each once, when it accepts the
- * record, so a flush only joins strings); resolves to the number of rows it was given.
- */
-export async function writeUsageRows(
-  database: Database,
-  rows: readonly string[],
-  options: WriteOptions,
-): Promise<number> {
-  if (rows.length === 0) return 0;
-  const text = rows.join('');
-  if (!options.retry) {
-    await database.copyFrom(copyTarget, text);
-    return rows.length;
-  }
-  await database.transaction(async (tx) => {
-    await tx.query(createStaging);
-    await tx.copyFrom(`${staging} (${names})`, text);
-    await tx.query(moveStaged);
-  });
-  return rows.length;
-}
+/** Idempotent on every attempt (ON CONFLICT DO NOTHING), so `retry` changes nothing. */
+export const insertRows: UsageRowFormat = {
+  name: 'insert',
+  row: (record) => usageRowJson(record),
+  async write(database, rows) {
+    if (rows.length === 0) return;
+    await database.query(insertSql, [jsonArray(rows)]);
+  },
+};
 
 /**
  * One record as a line of COPY's text format: the values of `usageRowColumns` separated by tabs,
@@ -209,4 +259,78 @@ function timestamp(date: Date): string {
   }
   const ms = epochMs - second * 1000;
   return `${prefix}.${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+}
+
+/**
+ * `[row,row,...]` made by ONE join, so the parameter is a flat string. `'[' + rows.join(',') + ']'`
+ * would be a rope that the driver flattens again when it encodes the parameter: a second copy
+ * of the whole batch (a large-object allocation, and the costliest part of a flush).
+ */
+function jsonArray(rows: readonly string[]): string {
+  const parts = rows.slice();
+  const last = parts.length - 1;
+  parts[0] = `[${parts[0]}`;
+  parts[last] = `${parts[last]}]`;
+  return parts.join(',');
+}
+
+/**
+ * One record as the JSON object `json_to_recordset` reads: its keys are the column names. An
+ * `undefined` value is a key JSON.stringify leaves out (read back as NULL, or as 0 through the
+ * SELECT's COALESCE for the columns that name one in `columns`).
+ */
+export function usageRowJson(record: UsageRecord): string {
+  return JSON.stringify(toRow(record));
+}
+
+const absent = <T>(value: T | null): T | undefined => (value === null ? undefined : value);
+const absentIfZero = (value: number): number | undefined => (value === 0 ? undefined : value);
+
+function toRow(record: UsageRecord): Record<ColumnName, unknown> {
+  const { tokens } = record;
+  return {
+    id: record.id,
+    request_id: record.requestId,
+    trace_id: absent(record.traceId),
+    requested_at: record.requestedAt.getTime(),
+    organization_id: absent(record.organizationId),
+    team_id: absent(record.teamId),
+    user_id: absent(record.userId),
+    api_key_id: absent(record.apiKeyId),
+    provider: absent(record.provider),
+    model: absent(record.model),
+    requested_model: absent(record.requestedModel),
+    response_model: absent(record.responseModel),
+    endpoint: record.endpoint,
+    route: record.route,
+    stream: record.stream,
+    stream_outcome: absent(record.streamOutcome),
+    status: record.status,
+    outcome: record.outcome,
+    error_code: absent(record.errorCode),
+    latency_ms: record.latencyMs,
+    upstream_ms: absent(record.upstreamMs),
+    gateway_overhead_ms: absent(record.gatewayOverheadMs),
+    time_to_first_token_ms: absent(record.timeToFirstTokenMs),
+    plugin_overhead_ms: absentIfZero(record.pluginOverheadMs),
+    input_tokens: absentIfZero(tokens.input),
+    output_tokens: absentIfZero(tokens.output),
+    cached_input_tokens: absentIfZero(tokens.cachedInput),
+    cache_write_tokens: absentIfZero(tokens.cacheWrite),
+    reasoning_tokens: absentIfZero(tokens.reasoning),
+    audio_input_tokens: absentIfZero(tokens.audioInput),
+    audio_output_tokens: absentIfZero(tokens.audioOutput),
+    image_input_tokens: absentIfZero(tokens.imageInput),
+    tool_tokens: absent(tokens.tool),
+    embeddings_tokens: absentIfZero(tokens.embeddings),
+    billable_tokens: absentIfZero(tokens.billable),
+    unit_kind: absent(record.unitKind),
+    unit_quantity: absent(record.unitQuantity),
+    // A JSON string: a JSON number would lose precision past 2^53 on the way in.
+    cost_nanos: record.costNanos === 0n ? undefined : record.costNanos.toString(),
+    provider_request_id: absent(record.providerRequestId),
+    provider_usage: record.providerUsage ?? undefined,
+    attempts: record.attempts,
+    metadata: record.metadata,
+  };
 }
