@@ -9,6 +9,9 @@
  *                         [--heap-snapshots DIR]  (with --probe: snapshots at both ends of the run)
  *                         [--alloc FILE.heapprofile]  (with --probe: sampled allocations of the run;
  *                                                     `node bench/alloc-profile.ts FILE --requests N`)
+ *                         [--sched FILE]  (`perf sched record` of the measured run: how often the
+ *                                          main thread was ready but waited for its core, and
+ *                                          which task held the core; bench/sched-waits.ts)
  *
  * `--probe` also records the event loop's delay and every GC pause (bench/loop-probe.ts);
  * `--no-profile` leaves the profiler out (it costs a few per cent).
@@ -21,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { type CpuProfile, renderProfileSummary, summariseProfile } from './cpu-profile.ts';
 import { cpuTimes, processCpuSeconds, utilisation } from './machine.ts';
 import type { Service } from './processes.ts';
+import { readSched, recordSched, renderWaits, summariseWaits } from './sched-waits.ts';
 import {
   type MockMode,
   parseSystemId,
@@ -51,6 +55,7 @@ const { values } = parseArgs({
     'heap-snapshots': { type: 'string' },
     alloc: { type: 'string' },
     'no-profile': { type: 'boolean' },
+    sched: { type: 'string' },
   },
 });
 
@@ -107,7 +112,12 @@ try {
   const cpuBefore = await processCpuSeconds(target.pid);
   const coresBefore = await cpuTimes();
   const fromUs = Number(process.hrtime.bigint() / 1000n);
-  const result = await runClosedLoop({ request, connections, durationS: Number(values.duration), cpu: '1' });
+  const durationS = Number(values.duration);
+  // perf records a second less than the run, so its window holds load from end to end.
+  const sched =
+    values.sched === undefined ? undefined : recordSched(values.sched, Math.max(1, durationS - 1));
+  const result = await runClosedLoop({ request, connections, durationS, cpu: '1' });
+  await sched;
   const toUs = Number(process.hrtime.bigint() / 1000n);
   const cpuMs = ((await processCpuSeconds(target.pid)) - cpuBefore) * 1000;
   const coreBusy = utilisation(coresBefore, await cpuTimes(), '0');
@@ -122,6 +132,11 @@ try {
     `CPU 0 busy ${(coreBusy * 100).toFixed(0)} % of which this process ${((cpuMs / (toUs / 1000 - fromUs / 1000)) * 100).toFixed(0)} %\n` +
     probe;
   let text = header;
+  if (values.sched !== undefined) {
+    const waits = summariseWaits(await readSched(values.sched), target.pid);
+    const windowRequests = Math.round(result.rps * waits.windowS);
+    text += `\nScheduling (perf sched, ${values.sched}):\n\n${renderWaits(waits, windowRequests)}\n`;
+  }
   if (!values['no-profile']) {
     const file = (await readdir(profileDir)).find((name) => name.endsWith('.cpuprofile'));
     if (file === undefined) throw new Error(`no profile written in ${profileDir}`);

@@ -12,8 +12,10 @@
  *        [--rate 2000] [--batch-size 500] [--flush-interval-ms 200] [--output FILE]
  *
  * PostgreSQL comes from ODOCK_TEST_DATABASE_URL or the local test server (a throw-away schema).
+ * When that server runs on this machine, each PostgreSQL phase also reports the CPU its backends
+ * spent per row written (from /proc): the database's share of a usage record.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -25,6 +27,7 @@ import { postgresTestUrl, randomSchemaName } from '../src/storage/test-databases
 import { UsageCollector } from '../src/usage/usage-collector.ts';
 import { maintainUsagePartitions } from '../src/usage/usage-partitions.ts';
 import { sampleRecord } from '../src/usage/usage-test-records.ts';
+import { processCpuSeconds } from './machine.ts';
 
 interface PhaseResult {
   phase: 'saturation' | 'steady';
@@ -37,6 +40,26 @@ interface PhaseResult {
   meanBatchSize: number;
   writeMs: { p50: number; p99: number; max: number };
   flushDelayMs: { p50: number; p95: number; p99: number; max: number };
+  /** CPU of the PostgreSQL backends per row written, when the server is local; else null. */
+  serverCpuUsPerRow: number | null;
+}
+
+/**
+ * CPU seconds used so far by each backend serving the collector's pool, or undefined when they
+ * are not processes of this machine (a remote server, or PGlite inside this process).
+ */
+async function backendCpuSeconds(database: Database): Promise<Map<number, number> | undefined> {
+  if (database.kind !== 'postgres') return undefined;
+  const backends = await database.query<{ pid: number }>(
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'odock-server'",
+  );
+  const seconds = new Map<number, number>();
+  for (const { pid } of backends) {
+    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (!command.startsWith('postgres')) return undefined;
+    seconds.set(pid, await processCpuSeconds(pid));
+  }
+  return seconds;
 }
 
 /** Nearest-rank percentile over every sample (no interpolation, no averaging of averages). */
@@ -68,6 +91,7 @@ async function runPhase(
     },
   });
   const durationMs = options.seconds * 1_000;
+  const cpuBefore = await backendCpuSeconds(database);
   const started = performance.now();
   let offered = 0;
   let lost = 0;
@@ -92,6 +116,15 @@ async function runPhase(
   const elapsedSeconds = (performance.now() - started) / 1_000;
   const drained = await collector.drain(60_000);
   lost += drained.lost;
+  // A backend the pool opened during the phase counts from zero; one it closed is missed (the
+  // collector writes one batch at a time, so it keeps using the same connection).
+  const cpuAfter = cpuBefore === undefined ? undefined : await backendCpuSeconds(database);
+  let serverCpuSeconds: number | undefined;
+  if (cpuAfter !== undefined)
+    serverCpuSeconds = [...cpuAfter].reduce(
+      (sum, [pid, seconds]) => sum + seconds - (cpuBefore?.get(pid) ?? 0),
+      0,
+    );
   delays.sort((a, b) => a - b);
   writes.sort((a, b) => a - b);
   return {
@@ -115,6 +148,8 @@ async function runPhase(
       p99: round(percentile(delays, 0.99)),
       max: round(delays.at(-1) ?? 0),
     },
+    serverCpuUsPerRow:
+      serverCpuSeconds === undefined || written === 0 ? null : round((serverCpuSeconds * 1e6) / written),
   };
 }
 
@@ -180,11 +215,11 @@ async function main(): Promise<void> {
     results,
   };
   const lines = [
-    '| database | phase | offered/s | written/s | mean batch | write p50/p99 ms | flush delay p50/p95/p99/max ms | lost |',
-    '|---|---|---|---|---|---|---|---|',
+    '| database | phase | offered/s | written/s | mean batch | write p50/p99 ms | flush delay p50/p95/p99/max ms | lost | server CPU µs/row |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...results.map(
       (result) =>
-        `| ${result.database} | ${result.phase} | ${result.offeredPerSecond} | ${result.writtenPerSecond} | ${result.meanBatchSize} | ${result.writeMs.p50}/${result.writeMs.p99} | ${result.flushDelayMs.p50}/${result.flushDelayMs.p95}/${result.flushDelayMs.p99}/${result.flushDelayMs.max} | ${result.lost} |`,
+        `| ${result.database} | ${result.phase} | ${result.offeredPerSecond} | ${result.writtenPerSecond} | ${result.meanBatchSize} | ${result.writeMs.p50}/${result.writeMs.p99} | ${result.flushDelayMs.p50}/${result.flushDelayMs.p95}/${result.flushDelayMs.p99}/${result.flushDelayMs.max} | ${result.lost} | ${result.serverCpuUsPerRow ?? 'n/a'} |`,
     ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
