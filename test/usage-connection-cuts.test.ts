@@ -67,6 +67,8 @@ describe('usage records while PostgreSQL connections are cut', () => {
           await new Promise((resolve) => setTimeout(resolve, 3 + Math.random() * 12));
         }
       })();
+      // Awaited below; until then a failure of the cutter must not be an unhandled rejection.
+      cutter.catch(() => {});
       for (let offered = 0; offered < total; offered += 50) {
         for (let index = 0; index < 50; index += 1) assert.ok(collector.enqueue(sampleRecord()));
         await new Promise((resolve) => setTimeout(resolve, 2));
@@ -77,8 +79,12 @@ describe('usage records while PostgreSQL connections are cut', () => {
       await cutter;
       const drained = await collector.drain(30_000);
       assert.deepEqual(drained.lost, 0);
-      const [stored] = await database.query<{ rows: number; ids: number }>(
-        'SELECT count(*)::int AS rows, count(DISTINCT id)::int AS ids FROM usage_records',
+      // Read on the cutter's own connection: a pooled one may have been cut just after its last
+      // use, and would fail this query (the collector retries such a failure; a check does not).
+      const {
+        rows: [stored],
+      } = await cutterClient.query<{ rows: number; ids: number }>(
+        `SELECT count(*)::int AS rows, count(DISTINCT id)::int AS ids FROM "${schema}".usage_records`,
       );
       assert.ok(cuts > 0, 'connections were cut while the collector wrote');
       assert.ok(collector.stats().flushErrors > 0, 'writes failed and were retried');

@@ -66,6 +66,17 @@ export async function openPostgresDatabase(options: PostgresDatabaseOptions): Pr
   });
   // An idle pooled connection that dies emits 'error' on the pool; unhandled, it would crash.
   pool.on('error', onError);
+  // A checked-out client has no listener of the pool's, and the borrower attaches its own only
+  // when the pool's promise resumes it. A new client is handed over inside the read that brought
+  // the server's greeting; an error in that same read (a backend terminated right after its
+  // start, as a failover does) would be emitted with no listener and crash the process. So
+  // every client keeps this one, which reports what no other listener saw; the client is then
+  // unusable, its next statement fails and the pool drops it on release.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      if (client.listenerCount('error') === 1) onError(error);
+    });
+  });
   try {
     if (schema !== undefined) await createSchema(pool, schema);
     // Fail at start (bad URL, server down) rather than on the first request.
