@@ -3,11 +3,13 @@
  * sampling heap profiler with freed objects included): bytes allocated per function, per owner
  * (package or source file) and per nearest user-land caller, optionally per request.
  *
- *   node bench/alloc-profile.ts FILE.heapprofile [--requests N] [--top 30]
+ *   node bench/alloc-profile.ts --help
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { ownerOf } from './cpu-profile.ts';
+import { fail, toolArgs } from './tool-args.ts';
+
+const usage = 'node bench/alloc-profile.ts FILE.heapprofile [--requests N] [--top 30]';
 
 interface CallFrame {
   functionName: string;
@@ -90,11 +92,11 @@ export function renderAllocations(summary: AllocationSummary, top: number, reque
 }
 
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = toolArgs(usage, {
     allowPositionals: true,
     options: { requests: { type: 'string' }, top: { type: 'string', default: '30' } },
   });
-  if (positionals[0] === undefined) throw new Error('usage: node bench/alloc-profile.ts FILE [--requests N]');
+  if (positionals[0] === undefined) fail(usage, 'the heap profile to read is missing');
   const profile = JSON.parse(await readFile(positionals[0], 'utf8')) as HeapProfile;
   const requests = values.requests === undefined ? undefined : Number(values.requests);
   process.stdout.write(renderAllocations(summariseAllocations(profile), Number(values.top), requests));

@@ -3,9 +3,7 @@
  * warms it up with sequential requests (the JIT settles), counts the instructions of a fixed
  * number of requests, and prints where they were executed, per owner and per function.
  *
- *   node bench/instructions.ts [--system odock] [--warmup 20000] [--requests 5000]
- *                              [--gateway-root DIR] [--top 40] [--out FILE.md] [--keep DIR]
- *   node bench/instructions.ts --summarise DIR/odock.callgrind.out --perf-map DIR/odock.perf.map --requests 5000
+ *   node bench/instructions.ts --help
  *
  * A CPU-time A/B on a shared VM moves by ±15 % from one run to the next; the instructions the
  * request path executes (everything but the garbage collector and V8's compilers) move by
@@ -21,7 +19,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import {
   byOwner,
   type CallgrindCost,
@@ -33,15 +31,22 @@ import {
 } from './callgrind.ts';
 import type { Service } from './processes.ts';
 import {
-  parseSystemId,
   requestFor,
   standaloneEnvironment,
   startMock,
   startOtlpReceiverProcess,
   startSystem,
+  systemOption,
 } from './systems.ts';
+import { toolArgs } from './tool-args.ts';
 
-const { values } = parseArgs({
+const usage = `
+node bench/instructions.ts [--system odock] [--warmup 20000] [--requests 5000]
+                           [--gateway-root DIR] [--top 40] [--out FILE.md] [--keep DIR]
+node bench/instructions.ts --summarise DIR/odock.callgrind.out --perf-map DIR/odock.perf.map --requests 5000
+`;
+
+const { values } = toolArgs(usage, {
   options: {
     system: { type: 'string', default: 'odock' },
     warmup: { type: 'string', default: '20000' },
@@ -66,7 +71,7 @@ if (values.summarise !== undefined) {
   process.exit(0);
 }
 
-const system = parseSystemId(values.system);
+const system = systemOption(values.system, usage);
 const warmup = Number(values.warmup);
 const measured = Number(values.requests);
 if (!(Number.isInteger(warmup) && warmup >= 0 && Number.isInteger(measured) && measured > 0))

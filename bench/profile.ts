@@ -2,41 +2,44 @@
  * Profiles a system of the benchmark under load: starts it pinned to CPU 0 with
  * `node --cpu-prof`, drives it with wrk from CPU 1 (closed loop), stops it (the profile is
  * written at exit) and prints where the CPU time went, per code owner and per function.
- *
- *   node bench/profile.ts [--system odock] [--mock twenty|zero] [--connections 64]
- *                         [--duration 20] [--keep DIR] [--out FILE.md] [--gateway-root DIR]
- *                         [--probe] [--no-profile] [--node-flags='--expose-gc ...']
- *                         [--heap-snapshots DIR]  (with --probe: snapshots at both ends of the run)
- *                         [--alloc FILE.heapprofile]  (with --probe: sampled allocations of the run;
- *                                                     `node bench/alloc-profile.ts FILE --requests N`)
- *                         [--sched FILE]  (`perf sched record` of the measured run: how often the
- *                                          main thread was ready but waited for its core, and
- *                                          which task held the core; bench/sched-waits.ts)
+ * Options: `node bench/profile.ts --help`.
  *
  * `--probe` also records the event loop's delay and every GC pause (bench/loop-probe.ts);
  * `--no-profile` leaves the profiler out (it costs a few per cent).
- *   node bench/profile.ts --summarise FILE.cpuprofile [--requests N]
  */
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { type CpuProfile, renderProfileSummary, summariseProfile } from './cpu-profile.ts';
 import { cpuTimes, processCpuSeconds, utilisation } from './machine.ts';
 import type { Service } from './processes.ts';
 import { readSched, recordSched, renderWaits, summariseWaits } from './sched-waits.ts';
 import {
   type MockMode,
-  parseSystemId,
   requestFor,
   standaloneEnvironment,
   startMock,
   startOtlpReceiverProcess,
   startSystem,
+  systemOption,
 } from './systems.ts';
+import { toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
 
-const { values } = parseArgs({
+const usage = `
+node bench/profile.ts [--system odock] [--mock twenty|zero] [--connections 64]
+                      [--duration 20] [--warmup 3] [--keep DIR] [--out FILE.md] [--gateway-root DIR]
+                      [--probe] [--no-profile] [--node-flags='--expose-gc ...']
+                      [--heap-snapshots DIR]  (with --probe: snapshots at both ends of the run)
+                      [--alloc FILE.heapprofile]  (with --probe: sampled allocations of the run;
+                                                  read with bench/alloc-profile.ts FILE --requests N)
+                      [--sched FILE]  (perf sched record of the measured run: how often the
+                                       main thread was ready but waited for its core, and
+                                       which task held the core; bench/sched-waits.ts)
+node bench/profile.ts --summarise FILE.cpuprofile [--requests N]
+`;
+
+const { values } = toolArgs(usage, {
   options: {
     system: { type: 'string', default: 'odock' },
     mock: { type: 'string', default: 'twenty' },
@@ -68,7 +71,7 @@ if (values.summarise !== undefined) {
   process.exit(0);
 }
 
-const system = parseSystemId(values.system);
+const system = systemOption(values.system, usage);
 const mock = values.mock as MockMode;
 const environment = await standaloneEnvironment({
   tool: 'profile',

@@ -9,8 +9,8 @@
  *   perf sched record -a -o FILE -- sleep 3          # while the system is under load
  *   node bench/sched-waits.ts FILE --pid PID          # or: node bench/profile.ts --sched FILE
  */
-import { parseArgs } from 'node:util';
 import { run } from './processes.ts';
+import { fail, toolArgs } from './tool-args.ts';
 
 export interface SwitchOut {
   /** Seconds (perf's clock). */
@@ -150,15 +150,14 @@ export async function readSched(file: string): Promise<SwitchOut[]> {
 }
 
 if (import.meta.main) {
-  const { values, positionals } = parseArgs({
+  const usage = 'node bench/sched-waits.ts PERF_SCHED_FILE --pid PID [--threshold MS]';
+  const { values, positionals } = toolArgs(usage, {
     allowPositionals: true,
     options: { pid: { type: 'string' }, threshold: { type: 'string', default: '0.5' } },
   });
   const file = positionals[0];
-  if (file === undefined || values.pid === undefined) {
-    process.stderr.write('usage: node bench/sched-waits.ts PERF_SCHED_FILE --pid PID [--threshold MS]\n');
-    process.exit(2);
-  }
+  if (file === undefined || values.pid === undefined)
+    fail(usage, 'the perf sched recording and the --pid of the thread to follow are both needed');
   const waits = summariseWaits(await readSched(file), Number(values.pid), Number(values.threshold));
   process.stdout.write(renderWaits(waits));
 }

@@ -14,6 +14,7 @@ import { gatewayNodeFlags } from '../src/node-flags.ts';
 import { upstreamHeader } from './bare-proxy.ts';
 import { ensureDatabase } from './machine.ts';
 import { type Service, startService } from './processes.ts';
+import { fail } from './tool-args.ts';
 import type { RequestSpec } from './wrk.ts';
 
 export const systemIds = ['bare', 'odock', 'odock-notel', 'portkey'] as const;
@@ -53,10 +54,10 @@ export interface BenchEnvironment {
   stream: StreamShape;
 }
 
-/** `--system` of a tool that runs one system: one of `systemIds`. */
-export function parseSystemId(value: string): SystemId {
+/** `--system` of a tool that runs one system, one of `systemIds`; otherwise the tool's usage, and exit 2. */
+export function systemOption(value: string, usage: string): SystemId {
   if (!(systemIds as readonly string[]).includes(value))
-    throw new Error(`--system: one of ${systemIds.join(', ')}`);
+    return fail(usage, `--system: one of ${systemIds.join(', ')}`);
   return value as SystemId;
 }
 

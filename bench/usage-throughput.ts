@@ -8,8 +8,7 @@
  * - steady: records arrive at a fixed rate (open loop, like requests finishing), and the flush
  *   delay of each one (from `record()` to the end of the INSERT that stored it) is measured.
  *
- *   node bench/usage-throughput.ts [--database postgres|pglite|both] [--seconds 10]
- *        [--rate 2000] [--batch-size 500] [--flush-interval-ms 200] [--output FILE]
+ *   node bench/usage-throughput.ts --help
  *
  * PostgreSQL comes from ODOCK_TEST_DATABASE_URL or the local test server (a throw-away schema).
  * When that server runs on this machine, each PostgreSQL phase also reports the CPU its backends
@@ -17,7 +16,6 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import type { Database } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrate.ts';
@@ -28,6 +26,12 @@ import { UsageCollector } from '../src/usage/usage-collector.ts';
 import { maintainUsagePartitions } from '../src/usage/usage-partitions.ts';
 import { sampleRecord } from '../src/usage/usage-test-records.ts';
 import { processCpuSeconds } from './machine.ts';
+import { toolArgs } from './tool-args.ts';
+
+const usage = `
+node bench/usage-throughput.ts [--database postgres|pglite|both] [--seconds 10]
+     [--rate 2000] [--batch-size 500] [--flush-interval-ms 200] [--output FILE]
+`;
 
 interface PhaseResult {
   phase: 'saturation' | 'steady';
@@ -172,7 +176,7 @@ async function openTarget(
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = toolArgs(usage, {
     options: {
       database: { type: 'string', default: 'both' },
       seconds: { type: 'string', default: '10' },
