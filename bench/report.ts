@@ -22,6 +22,7 @@ import {
   saturationRatios,
 } from './results.ts';
 import { type SystemId, targetLabels } from './systems.ts';
+import { fail } from './tool-args.ts';
 
 const number = (value: number | undefined, digits = 2): string =>
   value === undefined || !Number.isFinite(value) ? 'n/a' : value.toFixed(digits);
@@ -394,10 +395,14 @@ export function renderMarkdown(results: BenchResults): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const usage = 'node bench/report.ts RESULTS.json   (a latest.json, quick.json, ... of bench/results)';
   const path = process.argv[2];
-  if (path === undefined) {
-    process.stderr.write('usage: node bench/report.ts RESULTS.json\n');
-    process.exit(2);
+  if (path === undefined || path === '--help') fail(usage, 'the results file to render is missing');
+  let results: BenchResults;
+  try {
+    results = JSON.parse(await readFile(path, 'utf8')) as BenchResults;
+  } catch (error) {
+    fail(usage, `${path}: ${(error as Error).message}`);
   }
-  process.stdout.write(renderMarkdown(JSON.parse(await readFile(path, 'utf8')) as BenchResults));
+  process.stdout.write(renderMarkdown(results));
 }
