@@ -209,12 +209,20 @@ export function utilisation(
 
 const clockTicksPerSecond = 100;
 
+/** A process's command name and the CPU seconds (user + system, every thread) it used so far. */
+export async function processStat(pid: number | string): Promise<{ command: string; cpuSeconds: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name is parenthesised and may contain spaces; the other fields follow it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return {
+    command: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond,
+  };
+}
+
 /** CPU seconds (user + system, every thread) a process has used so far. */
 export async function processCpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is parenthesised and may contain spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond;
+  return (await processStat(pid)).cpuSeconds;
 }
 
 /** Who used the CPUs: this run's own processes, PostgreSQL and Redis, and everything else. */
@@ -237,11 +245,9 @@ async function datastoreCpuSeconds(): Promise<Map<string, number>> {
     entries
       .filter((entry) => /^\d+$/.test(entry))
       .map(async (pid) => {
-        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-        const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        if (!datastoreCommands.has(command)) return;
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        seconds.set(pid, (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond);
+        const stat = await processStat(pid).catch(() => undefined);
+        if (stat === undefined || !datastoreCommands.has(stat.command)) return;
+        seconds.set(pid, stat.cpuSeconds);
       }),
   );
   return seconds;

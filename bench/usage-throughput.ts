@@ -14,18 +14,18 @@
  * When that server runs on this machine, each PostgreSQL phase also reports the CPU its backends
  * spent per row written (from /proc): the database's share of a usage record.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { pino } from 'pino';
 import type { Database } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrate.ts';
 import { openPgliteDatabase } from '../src/storage/pglite-database.ts';
-import { openPostgresDatabase } from '../src/storage/postgres-database.ts';
+import { openPostgresDatabase, postgresApplicationName } from '../src/storage/postgres-database.ts';
 import { postgresTestUrl, randomSchemaName } from '../src/storage/test-databases.ts';
 import { UsageCollector } from '../src/usage/usage-collector.ts';
 import { maintainUsagePartitions } from '../src/usage/usage-partitions.ts';
 import { sampleRecord } from '../src/usage/usage-test-records.ts';
-import { processCpuSeconds } from './machine.ts';
+import { processStat } from './machine.ts';
 import { toolArgs } from './tool-args.ts';
 
 const usage = `
@@ -55,13 +55,14 @@ interface PhaseResult {
 async function backendCpuSeconds(database: Database): Promise<Map<number, number> | undefined> {
   if (database.kind !== 'postgres') return undefined;
   const backends = await database.query<{ pid: number }>(
-    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'odock-server'",
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1',
+    [postgresApplicationName],
   );
   const seconds = new Map<number, number>();
   for (const { pid } of backends) {
-    const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (!command.startsWith('postgres')) return undefined;
-    seconds.set(pid, await processCpuSeconds(pid));
+    const stat = await processStat(pid).catch(() => undefined);
+    if (stat?.command !== 'postgres') return undefined;
+    seconds.set(pid, stat.cpuSeconds);
   }
   return seconds;
 }

@@ -47,6 +47,9 @@ const typeParsers: pg.CustomTypesConfig = {
   }) as typeof pg.types.getTypeParser,
 };
 
+/** How the gateway's connections name themselves to the server (`pg_stat_activity`). */
+export const postgresApplicationName = 'odock-server';
+
 export async function openPostgresDatabase(options: PostgresDatabaseOptions): Promise<Database> {
   const schema = options.schema === undefined ? undefined : assertSchemaName(options.schema);
   const onError =
@@ -62,7 +65,7 @@ export async function openPostgresDatabase(options: PostgresDatabaseOptions): Pr
     // of every connection the pool ever opens, with no race against the first query.
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
     types: typeParsers,
-    application_name: 'odock-server',
+    application_name: postgresApplicationName,
   });
   // An idle pooled connection that dies emits 'error' on the pool; unhandled, it would crash.
   pool.on('error', onError);
