@@ -3,8 +3,9 @@
  * record OFF the request path (the call returns after an array push) and writes the records in
  * batches from a bounded in-memory queue.
  *
- * - Batching: one statement (COPY, or an INSERT on PGlite) once `batchSize` records wait, or `flushIntervalMs` after the
- *   first one arrived. One write at a time, so the store sees a steady trickle, not a burst.
+ * - Batching: one statement (COPY, or an INSERT on PGlite) once `batchSize` records wait, or
+ *   `flushIntervalMs` after the first one arrived. One write at a time, so the store sees a
+ *   steady trickle, not a burst.
  * - Store unavailable: the batch stays at the head of the queue and is retried with capped
  *   exponential backoff and jitter; new records keep queueing meanwhile. Records are removed
  *   only once a write is known to have succeeded, and the retry of a failed write is idempotent

@@ -127,7 +127,7 @@ const moveStaged = `INSERT INTO usage_records (${names}) SELECT ${names} FROM ${
 
 export const copyRows: UsageRowFormat = {
   name: 'copy',
-  row: (record) => usageRowText(record),
+  row: usageRowText,
   async write(database, rows, retry) {
     if (rows.length === 0) return;
     const text = rows.join('');
@@ -151,7 +151,7 @@ const insertSql = `INSERT INTO usage_records (${names})
 /** Idempotent on every attempt (ON CONFLICT DO NOTHING), so `retry` changes nothing. */
 export const insertRows: UsageRowFormat = {
   name: 'insert',
-  row: (record) => usageRowJson(record),
+  row: usageRowJson,
   async write(database, rows) {
     if (rows.length === 0) return;
     await database.query(insertSql, [jsonArray(rows)]);
