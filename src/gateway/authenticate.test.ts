@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { type Span, TraceFlags, trace } from '@opentelemetry/api';
 import { hashApiKey } from '../config/load.ts';
 import { GatewayError } from '../errors.ts';
 import type { GatewayStore, StoredApiKey } from '../storage/gateway-store.ts';
@@ -51,11 +52,18 @@ async function cacheTheKey(
   authenticator: Authenticator,
   lookups: ReturnType<typeof fixture>['lookups'],
 ): Promise<void> {
-  const first = authenticator.authenticate(headers);
+  const first = authenticated(authenticator);
   await settle();
   lookups.at(-1)!.resolve(storedKey());
   await first;
 }
+
+/**
+ * A request's authentication as these tests make it: with no parent span, which always opens the
+ * `gateway.auth` span and so always answers with a promise (`Promise.resolve` returns that same
+ * promise; it only gives it its type). The synchronous answers are tested apart below.
+ */
+const authenticated = (authenticator: Authenticator) => Promise.resolve(authenticator.authenticate(headers));
 
 /** Lets the authenticator's promise callbacks run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -72,24 +80,24 @@ async function rejection(promise: Promise<unknown>): Promise<string> {
 describe('the API key cache', { timeout: 5_000 }, () => {
   test('concurrent requests for a key not yet cached share one look-up', async () => {
     const { authenticator, lookups } = fixture();
-    const requests = Array.from({ length: 50 }, () => authenticator.authenticate(headers));
+    const requests = Array.from({ length: 50 }, () => authenticated(authenticator));
     await settle();
     assert.equal(lookups.length, 1);
     lookups[0]!.resolve(storedKey());
     const principals = await Promise.all(requests);
     assert.ok(principals.every((principal) => principal.apiKeyId === 'key-1'));
     // Later requests are answered from the cache.
-    await authenticator.authenticate(headers);
+    await authenticated(authenticator);
     assert.equal(lookups.length, 1);
   });
 
   test('a failed look-up fails every request waiting on it, and is not cached', async () => {
     const { authenticator, lookups } = fixture();
-    const requests = Array.from({ length: 3 }, () => authenticator.authenticate(headers));
+    const requests = Array.from({ length: 3 }, () => authenticated(authenticator));
     await settle();
     lookups[0]!.reject(new Error('connection refused'));
     for (const request of requests) assert.equal(await rejection(request), 'auth_unavailable');
-    const retry = authenticator.authenticate(headers);
+    const retry = authenticated(authenticator);
     await settle();
     assert.equal(lookups.length, 2, 'the next request looks the key up again');
     lookups[1]!.resolve(storedKey());
@@ -101,22 +109,19 @@ describe('the API key cache', { timeout: 5_000 }, () => {
     await cacheTheKey(authenticator, lookups);
 
     clock.now += ttlMs * 0.5;
-    await authenticator.authenticate(headers);
+    await authenticated(authenticator);
     assert.equal(lookups.length, 1, 'no refresh in the first three quarters of the TTL');
 
     clock.now += ttlMs * 0.3;
     // Served from the cache at once, although the refresh it starts has not answered.
-    const served = await Promise.all([
-      authenticator.authenticate(headers),
-      authenticator.authenticate(headers),
-    ]);
+    const served = await Promise.all([authenticated(authenticator), authenticated(authenticator)]);
     assert.ok(served.every((principal) => principal.apiKeyId === 'key-1'));
     assert.equal(lookups.length, 2, 'one background refresh for both requests');
 
     // The refresh learns of a revocation: the key is refused from then on.
     lookups[1]!.resolve(storedKey({ revokedAt: new Date(0) }));
     await settle();
-    assert.equal(await rejection(authenticator.authenticate(headers)), 'api_key_revoked');
+    assert.equal(await rejection(authenticated(authenticator)), 'api_key_revoked');
     assert.equal(lookups.length, 2);
   });
 
@@ -125,12 +130,12 @@ describe('the API key cache', { timeout: 5_000 }, () => {
     await cacheTheKey(authenticator, lookups);
 
     clock.now += ttlMs * 0.8;
-    await authenticator.authenticate(headers);
+    await authenticated(authenticator);
     assert.equal(lookups.length, 2, 'refresh started');
 
     clock.now += ttlMs * 0.25;
     let answered = false;
-    const late = authenticator.authenticate(headers).finally(() => {
+    const late = authenticated(authenticator).finally(() => {
       answered = true;
     });
     await settle();
@@ -145,16 +150,16 @@ describe('the API key cache', { timeout: 5_000 }, () => {
     await cacheTheKey(authenticator, lookups);
 
     clock.now += ttlMs * 0.9;
-    await authenticator.authenticate(headers);
+    await authenticated(authenticator);
     lookups[1]!.reject(new Error('connection refused'));
     await settle();
-    assert.equal((await authenticator.authenticate(headers)).apiKeyId, 'key-1', 'still within its TTL');
+    assert.equal((await authenticated(authenticator)).apiKeyId, 'key-1', 'still within its TTL');
     assert.equal(lookups.length, 3, 'the next use late in the TTL tries the refresh again');
     lookups[2]!.reject(new Error('connection refused'));
     await settle();
 
     clock.now += ttlMs * 0.2;
-    const expired = authenticator.authenticate(headers);
+    const expired = authenticated(authenticator);
     await settle();
     lookups[3]!.reject(new Error('connection refused'));
     assert.equal(await rejection(expired), 'auth_unavailable');
@@ -162,17 +167,17 @@ describe('the API key cache', { timeout: 5_000 }, () => {
 
   test('unknown keys are cached for at most a second and never refreshed ahead', async () => {
     const { authenticator, lookups, clock } = fixture(60_000);
-    const first = authenticator.authenticate(headers);
+    const first = authenticated(authenticator);
     await settle();
     lookups[0]!.resolve(undefined);
     assert.equal(await rejection(first), 'unauthorized');
 
     clock.now += 900;
-    assert.equal(await rejection(authenticator.authenticate(headers)), 'unauthorized');
+    assert.equal(await rejection(authenticated(authenticator)), 'unauthorized');
     assert.equal(lookups.length, 1, 'a cached miss, and no refresh');
 
     clock.now += 200;
-    const again = authenticator.authenticate(headers);
+    const again = authenticated(authenticator);
     await settle();
     assert.equal(lookups.length, 2, 'looked up again after a second');
     lookups[1]!.resolve(storedKey());
@@ -181,13 +186,13 @@ describe('the API key cache', { timeout: 5_000 }, () => {
 
   test('a look-up under way when the cache is invalidated does not fill it', async () => {
     const { authenticator, lookups } = fixture();
-    const before = authenticator.authenticate(headers);
+    const before = authenticated(authenticator);
     await settle();
     authenticator.invalidate();
     lookups[0]!.resolve(storedKey());
     assert.equal((await before).apiKeyId, 'key-1');
 
-    const after = authenticator.authenticate(headers);
+    const after = authenticated(authenticator);
     await settle();
     assert.equal(lookups.length, 2, 'the answer from before the invalidation was not cached');
     lookups[1]!.resolve(storedKey({ revokedAt: new Date(0) }));
@@ -196,15 +201,60 @@ describe('the API key cache', { timeout: 5_000 }, () => {
 
   test('with a TTL of 0 every request reads the store itself', async () => {
     const { authenticator, lookups } = fixture(0);
-    const requests = Array.from({ length: 3 }, () => authenticator.authenticate(headers));
+    const requests = Array.from({ length: 3 }, () => authenticated(authenticator));
     await settle();
     assert.equal(lookups.length, 3);
     for (const lookup of lookups) lookup.resolve(storedKey());
     await Promise.all(requests);
-    const next = authenticator.authenticate(headers);
+    const next = authenticated(authenticator);
     await settle();
     assert.equal(lookups.length, 4);
     lookups[3]!.resolve(storedKey());
     await next;
+  });
+});
+
+describe('authentication under a trace that is not recorded', { timeout: 5_000 }, () => {
+  const span = (traceFlags: TraceFlags): Span =>
+    trace.wrapSpanContext({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags });
+  const unsampled = span(TraceFlags.NONE);
+
+  test('a cached key is answered synchronously, a look-up with a promise', async () => {
+    const { authenticator, lookups } = fixture();
+    const first = authenticator.authenticate(headers, unsampled);
+    assert.ok(first instanceof Promise, 'a look-up is waited for');
+    await settle();
+    lookups[0]!.resolve(storedKey());
+    assert.equal((await first).apiKeyId, 'key-1');
+
+    const cached = authenticator.authenticate(headers, unsampled);
+    assert.ok(!(cached instanceof Promise), 'a cached key makes no promise');
+    assert.equal(cached.apiKeyId, 'key-1');
+    assert.equal(lookups.length, 1);
+  });
+
+  test('refusals of a cached or absent key are thrown synchronously', async () => {
+    const { authenticator, lookups, clock } = fixture();
+    const first = authenticator.authenticate(headers, unsampled);
+    await settle();
+    lookups[0]!.resolve(storedKey({ revokedAt: new Date(clock.now + 10) }));
+    await first;
+    clock.now += 10;
+    assert.throws(
+      () => authenticator.authenticate(headers, unsampled),
+      (error: unknown) => error instanceof GatewayError && error.code === 'api_key_revoked',
+    );
+    assert.throws(
+      () => authenticator.authenticate({}, unsampled),
+      (error: unknown) => error instanceof GatewayError && error.code === 'unauthorized',
+    );
+  });
+
+  test('a recorded trace keeps the asynchronous path and its auth span', async () => {
+    const { authenticator, lookups } = fixture();
+    await cacheTheKey(authenticator, lookups);
+    const sampled = authenticator.authenticate(headers, span(TraceFlags.SAMPLED));
+    assert.ok(sampled instanceof Promise);
+    assert.equal((await sampled).apiKeyId, 'key-1');
   });
 });

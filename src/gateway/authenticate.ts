@@ -19,7 +19,7 @@ import { hashApiKey } from '../config/load.ts';
 import { GatewayError } from '../errors.ts';
 import { spanAttributes, spanNames } from '../observability/catalog.ts';
 import { type MetricsRecorder, noopMetrics } from '../observability/metrics.ts';
-import { inSpan, type Span, startChildSpan } from '../observability/spans.ts';
+import { inSpan, recordsChildren, type Span, startChildSpan } from '../observability/spans.ts';
 import type { GatewayStore, StoredApiKey } from '../storage/gateway-store.ts';
 import type { Principal } from './request-context.ts';
 
@@ -63,15 +63,26 @@ export class Authenticator {
     this.#metrics = options.metrics ?? noopMetrics;
   }
 
-  /** Resolves the caller; `parent` is the request's root span (the `gateway.auth` span opens under it). */
-  authenticate(headers: IncomingHttpHeaders, parent?: Span): Promise<Principal> {
-    return inSpan(parent, spanNames.auth, (span) => this.#authenticate(headers, span));
+  /**
+   * Resolves the caller; `parent` is the request's root span (the `gateway.auth` span opens under
+   * it). A key answered from the cache is answered synchronously, as are its refusals (thrown):
+   * most requests then make no promise and wait for no microtask here. Only a recorded trace gets
+   * the `gateway.auth` span, and with it the asynchronous path.
+   */
+  authenticate(headers: IncomingHttpHeaders, parent?: Span): Principal | Promise<Principal> {
+    if (parent === undefined || recordsChildren(parent))
+      return inSpan(parent, spanNames.auth, (span) => this.#authenticate(headers, span));
+    return this.#authenticate(headers, parent);
   }
 
-  async #authenticate(headers: IncomingHttpHeaders, span: Span): Promise<Principal> {
+  #authenticate(headers: IncomingHttpHeaders, span: Span): Principal | Promise<Principal> {
     const secret = presentedSecret(headers);
     if (secret === undefined) throw new GatewayError('unauthorized', 'Missing API key.');
-    const { key, principal } = await this.#lookup(hashApiKey(secret), span);
+    const found = this.#lookup(hashApiKey(secret), span);
+    return found instanceof Promise ? found.then((entry) => this.#admit(entry)) : this.#admit(found);
+  }
+
+  #admit({ key, principal }: CacheEntry): Principal {
     if (key === undefined || principal === undefined)
       throw new GatewayError('unauthorized', 'Invalid API key.');
     const now = this.#now();

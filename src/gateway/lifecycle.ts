@@ -10,7 +10,7 @@ import { GatewayError } from '../errors.ts';
 import { readJsonObject } from '../http/read-body.ts';
 import { spanAttributes, spanNames } from '../observability/catalog.ts';
 import type { MetricsRecorder } from '../observability/metrics.ts';
-import { inSpan } from '../observability/spans.ts';
+import { inSpan, inSyncSpan } from '../observability/spans.ts';
 import type { TokenUsage } from '../providers/types.ts';
 import type { Settings } from '../settings.ts';
 import type { Authenticator } from './authenticate.ts';
@@ -32,14 +32,47 @@ export interface GatewayServices {
   readiness(): Promise<{ ready: boolean; checks: Record<string, 'ok' | 'failed'> }>;
 }
 
-export async function authenticate(
+/**
+ * The steps every model route takes, in the order of spec/gateway.md section 1: authenticate,
+ * decode and plan, admit, `execute`, settle. Steps that have nothing to wait for answer
+ * synchronously (a cached key, pass-through stages) and are not awaited: each await of a value
+ * already there is a promise and a turn of the microtask queue on every request.
+ */
+export async function modelCall<Decoded extends { model: string; body: Record<string, unknown> }>(
   services: GatewayServices,
   context: RequestContext,
   request: IncomingMessage,
-): Promise<Principal> {
-  const principal = await services.authenticator.authenticate(request.headers, context.span);
-  context.principal = principal;
-  return principal;
+  decoder: (body: Record<string, unknown>) => Decoded,
+  requirement: EndpointRequirement,
+  execute: (decoded: Decoded, candidates: readonly ResolvedModel[]) => Promise<void>,
+): Promise<void> {
+  const principal = authenticate(services, context, request);
+  if (principal instanceof Promise) await principal;
+  const { decoded, candidates } = await decodeAndPlan(services, context, request, decoder, requirement);
+  const admitted = admit(services, context, decoded.body);
+  const reservation = admitted instanceof Promise ? await admitted : admitted;
+  try {
+    await execute(decoded, candidates);
+  } finally {
+    const settled = settle(services, context, reservation);
+    if (settled !== undefined) await settled;
+  }
+}
+
+/** The caller's principal, also kept on the context; synchronous when the key is cached. */
+export function authenticate(
+  services: GatewayServices,
+  context: RequestContext,
+  request: IncomingMessage,
+): Principal | Promise<Principal> {
+  const found = services.authenticator.authenticate(request.headers, context.span);
+  if (found instanceof Promise)
+    return found.then((principal) => {
+      context.principal = principal;
+      return principal;
+    });
+  context.principal = found;
+  return found;
 }
 
 /**
@@ -55,7 +88,7 @@ export async function decodeAndPlan<Decoded extends { model: string }>(
 ): Promise<{ decoded: Decoded; candidates: readonly ResolvedModel[] }> {
   return inSpan(context.span, spanNames.requestDecode, async (decodeSpan) => {
     const decoded = decoder(await readJsonObject(request, services.settings.maxBodyBytes));
-    const candidates = await inSpan(decodeSpan, spanNames.routeResolve, (span) => {
+    const candidates = inSyncSpan(decodeSpan, spanNames.routeResolve, (span) => {
       const started = performance.now();
       try {
         return plan(services, context, decoded.model, requirement);
@@ -122,19 +155,27 @@ export function account(
   context.outcome.costNanos = usage === undefined ? 0n : computeCostNanos(model, usage);
 }
 
-/** Settles the reservation with the actual cost, or releases it when nothing was spent. */
-export async function settle(
+/**
+ * Settles the reservation with the actual cost, or releases it when nothing was spent, then runs
+ * the post-call plugins. Never rejects (a failure is logged); undefined when nothing had to be
+ * waited for.
+ */
+export function settle(
   services: GatewayServices,
   context: RequestContext,
   reservation: BudgetReservation,
-) {
+): Promise<void> | undefined {
+  const failed = (error: unknown) =>
+    services.logger.error({ request_id: context.requestId, err: error }, 'budget settlement failed');
   try {
     const settled =
       context.outcome.costNanos > 0n ? reservation.settle(context.outcome.costNanos) : reservation.release();
-    if (settled !== undefined) await settled;
+    if (settled !== undefined)
+      return settled.then(() => services.stages.plugins.afterProvider(context)).then(undefined, failed);
     const after = services.stages.plugins.afterProvider(context);
-    if (after !== undefined) await after;
+    if (after !== undefined) return after.then(undefined, failed);
   } catch (error) {
-    services.logger.error({ request_id: context.requestId, err: error }, 'budget settlement failed');
+    failed(error);
   }
+  return undefined;
 }

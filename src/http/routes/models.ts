@@ -11,7 +11,8 @@ export function modelsRoute(services: GatewayServices): Route {
     path: '/v1/models',
     endpoint: endpoints.models,
     handler: async function models(context, request, response) {
-      const principal = await authenticate(services, context, request);
+      const authenticated = authenticate(services, context, request);
+      const principal = authenticated instanceof Promise ? await authenticated : authenticated;
       const data = [...services.config.models.values()]
         .filter((model) => modelGranted(principal, model.name))
         .map((model) => ({

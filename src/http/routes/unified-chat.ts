@@ -4,7 +4,7 @@
  */
 import { decodeUnifiedChat } from '../../gateway/decode.ts';
 import { executeUnified } from '../../gateway/execute.ts';
-import { admit, authenticate, decodeAndPlan, type GatewayServices, settle } from '../../gateway/lifecycle.ts';
+import { type GatewayServices, modelCall } from '../../gateway/lifecycle.ts';
 import { endpoints } from '../../gateway/request-context.ts';
 import type { Route } from '../server.ts';
 
@@ -13,18 +13,15 @@ export function unifiedChatRoute(services: GatewayServices): Route {
     method: 'POST',
     path: '/v1/llm/chat',
     endpoint: endpoints.unifiedChat,
-    handler: async function unifiedChat(context, request, response) {
-      await authenticate(services, context, request);
-      const { decoded, candidates } = await decodeAndPlan(services, context, request, decodeUnifiedChat, {
-        families: ['openai', 'anthropic', 'gemini'],
-        type: 'chat',
-      });
-      const reservation = await admit(services, context, decoded.body);
-      try {
-        await executeUnified(services, context, response, decoded, candidates);
-      } finally {
-        await settle(services, context, reservation);
-      }
+    handler: function unifiedChat(context, request, response) {
+      return modelCall(
+        services,
+        context,
+        request,
+        decodeUnifiedChat,
+        { families: ['openai', 'anthropic', 'gemini'], type: 'chat' },
+        (decoded, candidates) => executeUnified(services, context, response, decoded, candidates),
+      );
     },
   };
 }
