@@ -29,7 +29,7 @@ import { runClosedLoop } from './wrk.ts';
 const usage = `
 node bench/profile.ts [--system odock] [--mock twenty|zero] [--connections 64]
                       [--duration 20] [--warmup 3] [--keep DIR] [--out FILE.md] [--gateway-root DIR]
-                      [--probe] [--no-profile] [--node-flags='--expose-gc ...']
+                      [--probe] [--no-profile] [--node-flags='--expose-gc ...'] [--memory-limit-mb N]
                       [--heap-snapshots DIR]  (with --probe: snapshots at both ends of the run)
                       [--alloc FILE.heapprofile]  (with --probe: sampled allocations of the run;
                                                   read with bench/alloc-profile.ts FILE --requests N)
@@ -59,6 +59,7 @@ const { values } = toolArgs(usage, {
     alloc: { type: 'string' },
     'no-profile': { type: 'boolean' },
     sched: { type: 'string' },
+    'memory-limit-mb': { type: 'string' },
   },
 });
 
@@ -78,6 +79,7 @@ const environment = await standaloneEnvironment({
   gatewayRoot: values['gateway-root'],
   portBase: Number(values['port-base']),
 });
+if (values['memory-limit-mb'] !== undefined) environment.memoryLimitMb = Number(values['memory-limit-mb']);
 const { runDir } = environment;
 // A directory of this run's own, so an older profile kept in --keep is never read by mistake.
 const profileDir = join(runDir, 'profile');

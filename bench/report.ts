@@ -92,6 +92,11 @@ export function renderMarkdown(results: BenchResults): string {
           : ''
       }.`,
   );
+  if (results.setup.memoryLimitMb !== undefined)
+    sections.push(
+      `odock-server ran with a soft memory limit of ${results.setup.memoryLimitMb} MiB ` +
+        '(`ODOCK_MEMORY_LIMIT_MB`, `--memory-limit-mb`), not as shipped: it trades CPU for a bounded heap (docs/performance.md).',
+    );
   if (!results.telemetry.active && systems.includes('odock'))
     sections.push(
       '**Telemetry was not active in this build** (no span reached the OTLP receiver and `GET /metrics` did not answer 200): ' +

@@ -72,6 +72,8 @@ export interface BenchResults {
     durations: Durations;
     stream: StreamShape;
     targetRate: number;
+    /** `--memory-limit-mb`: the soft memory limit odock-server ran with (ODOCK_MEMORY_LIMIT_MB); absent: none. */
+    memoryLimitMb?: number;
   };
   telemetry: {
     otlp: OtlpStats | null;

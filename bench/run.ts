@@ -98,6 +98,7 @@ export async function runBench(
     databaseUrl,
     redisUrl: options.redisUrl,
     stream: options.stream,
+    memoryLimitMb: options.memoryLimitMb,
   };
   progress(
     `${options.preset} run: systems ${options.systems.join(', ')}; scenarios ${options.scenarios.join(', ')}; ` +
@@ -181,6 +182,7 @@ export async function runBench(
         durations: options.durations,
         stream: options.stream,
         targetRate: options.targetRate,
+        ...(options.memoryLimitMb === undefined ? {} : { memoryLimitMb: options.memoryLimitMb }),
       },
       telemetry: { otlp: null, metricsScrapes, active: false },
       latency: [],

@@ -52,6 +52,8 @@ export interface BenchEnvironment {
   databaseUrl: string;
   redisUrl: string;
   stream: StreamShape;
+  /** ODOCK_MEMORY_LIMIT_MB for the odock-server systems; undefined: as shipped (none). */
+  memoryLimitMb?: number | undefined;
 }
 
 /** `--system` of a tool that runs one system, one of `systemIds`; otherwise the tool's usage, and exit 2. */
@@ -192,6 +194,9 @@ function odockEnvironment(environment: BenchEnvironment, telemetry: boolean, con
     DATABASE_URL: environment.databaseUrl,
     REDIS_URL: environment.redisUrl,
     ODOCK_BENCH_KEY: benchKey,
+    ...(environment.memoryLimitMb === undefined
+      ? {}
+      : { ODOCK_MEMORY_LIMIT_MB: String(environment.memoryLimitMb) }),
     ...telemetryVariables,
   };
 }

@@ -5,7 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { constants, enableCompileCache, flushCompileCache } from 'node:module';
 import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
 import { ConfigError, hashApiKey, loadConfigFile } from './config/load.ts';
+import { type MemoryLimiter, memoryLimitBytes, startMemoryLimit } from './memory-limit.ts';
 import { loadSettings } from './settings.ts';
 
 const usage = `usage: odock-server [command]
@@ -63,12 +65,15 @@ export async function main(argv: string[]): Promise<number> {
 
 async function serve(): Promise<number> {
   const { startGateway } = await import('./app.ts');
-  const gateway = await startGateway({ settings: loadSettings() });
+  const settings = loadSettings();
+  const gateway = await startGateway({ settings });
+  const memory = startProcessMemoryLimit(settings.memoryLimitMb, gateway.services.logger);
   // Every module a start needs is loaded: write their compiled code now rather than at exit, so
   // the next start is warm even if this process is killed (a no-op without the cache).
   flushCompileCache();
   const stop = (signal: string) => {
     gateway.services.logger.info({ signal }, 'shutdown requested: draining in-flight requests');
+    memory?.stop();
     gateway.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -80,6 +85,31 @@ async function serve(): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   return -1;
+}
+
+/**
+ * The process's soft memory limit (src/memory-limit.ts), started by `serve` only: it sets a V8
+ * flag for the whole process, which gateways started inside a test's process must not do.
+ */
+function startProcessMemoryLimit(
+  configuredMb: number | undefined,
+  logger: Logger,
+): MemoryLimiter | undefined {
+  const limitBytes = memoryLimitBytes(configuredMb);
+  if (limitBytes === undefined) return undefined;
+  const limit_mib = Math.round(limitBytes / 1024 / 1024);
+  logger.info({ limit_mib }, 'memory soft limit set');
+  return startMemoryLimit({
+    limitBytes,
+    onChange: (heap_growing_percent, previous, rss) => {
+      const fields = { limit_mib, rss_mib: Math.round(rss / 1024 / 1024), heap_growing_percent };
+      // The moves in between are many under pressure: the two ends are what an operator needs.
+      if (previous === 0) logger.info(fields, 'memory soft limit: heap growth bounded');
+      else if (heap_growing_percent === 0)
+        logger.info(fields, 'memory soft limit: heap growth left to V8 again');
+      else logger.debug(fields, 'memory soft limit: heap growth changed');
+    },
+  });
 }
 
 /**

@@ -30,6 +30,7 @@ const settingsSchema = z.object({
   ODOCK_UPSTREAM_CONNECT_TIMEOUT_MS: integer(1, 600_000).default(10_000),
   ODOCK_UPSTREAM_MAX_CONNECTIONS: integer(0, 1_000_000).default(0),
   ODOCK_AUTH_CACHE_TTL_MS: integer(0, 3_600_000).default(5_000),
+  ODOCK_MEMORY_LIMIT_MB: integer(0, 16 * 1024 * 1024).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -47,6 +48,11 @@ export interface Settings {
   readonly upstreamMaxConnections: number;
   /** How long a looked-up key stays cached in process; revocation takes effect within this time. */
   readonly authCacheTtlMs: number;
+  /**
+   * Soft memory limit of the process in MiB (src/memory-limit.ts); 0 turns it off. Unset: 80 % of
+   * the process's own memory limit (a container's), if it has one.
+   */
+  readonly memoryLimitMb: number | undefined;
   readonly logLevel: z.infer<typeof settingsSchema>['LOG_LEVEL'];
 }
 
@@ -70,6 +76,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     upstreamConnectTimeoutMs: values.ODOCK_UPSTREAM_CONNECT_TIMEOUT_MS,
     upstreamMaxConnections: values.ODOCK_UPSTREAM_MAX_CONNECTIONS,
     authCacheTtlMs: values.ODOCK_AUTH_CACHE_TTL_MS,
+    memoryLimitMb: values.ODOCK_MEMORY_LIMIT_MB,
     logLevel: values.LOG_LEVEL,
   });
 }
