@@ -21,8 +21,9 @@
  * make collections take longer in wall-clock time, but off the main thread.
  *
  * Not here on purpose: `--heap-growing-percent=50` bounds the heap's growth (peak RSS with 1,000
- * open streams 206-210 MiB instead of 264-357) but costs 5-10 % more CPU per request; an
- * operator who prefers the bounded footprint adds it (docs/performance.md, "Memory with 1,000
- * streams open").
+ * open streams 206-210 MiB instead of 264-357) but costs 5-10 % more CPU per request at all
+ * times. The soft memory limit (`ODOCK_MEMORY_LIMIT_MB`, src/memory-limit.ts) sets that flag
+ * while the process runs, only when the resident set nears the limit (docs/performance.md,
+ * "Memory with 1,000 streams open").
  */
 export const gatewayNodeFlags: readonly string[] = ['--max-semi-space-size=4', '--v8-pool-size=1'];
