@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { GatewayServices } from './lifecycle.ts';
 import { settle } from './lifecycle.ts';
-import { createRequestContext, endpoints } from './request-context.ts';
+import { chatCompletionsContext } from './request-context-fixture.ts';
 import { type BudgetReservation, type GatewayStages, passThroughStages } from './stages.ts';
 
 /** The services `settle` reads (its stages and its logger), with the logger's errors kept. */
@@ -18,13 +18,7 @@ function servicesWith(stages: Partial<GatewayStages>) {
 }
 
 function contextCosting(costNanos: bigint) {
-  const context = createRequestContext({
-    requestId: 'req-1',
-    route: '/v1/chat/completions',
-    endpoint: endpoints.chatCompletions,
-    signal: new AbortController().signal,
-    traceparent: undefined,
-  });
+  const context = chatCompletionsContext('req-1');
   context.outcome.costNanos = costNanos;
   return context;
 }

@@ -34,9 +34,9 @@ export interface GatewayServices {
 
 /**
  * The steps every model route takes, in the order of spec/gateway.md section 1: authenticate,
- * decode and plan, admit, `execute`, settle. Steps that have nothing to wait for answer
- * synchronously (a cached key, pass-through stages) and are not awaited: each await of a value
- * already there is a promise and a turn of the microtask queue on every request.
+ * decode and plan, admit, `execute`, settle. Authentication of a cached key and a settlement with
+ * nothing pending answer synchronously and are not awaited: each await of a value already there
+ * is a promise and a turn of the microtask queue on every request.
  */
 export async function modelCall<Decoded extends { model: string; body: Record<string, unknown> }>(
   services: GatewayServices,
@@ -49,8 +49,7 @@ export async function modelCall<Decoded extends { model: string; body: Record<st
   const principal = authenticate(services, context, request);
   if (principal instanceof Promise) await principal;
   const { decoded, candidates } = await decodeAndPlan(services, context, request, decoder, requirement);
-  const admitted = admit(services, context, decoded.body);
-  const reservation = admitted instanceof Promise ? await admitted : admitted;
+  const reservation = await admit(services, context, decoded.body);
   try {
     await execute(decoded, candidates);
   } finally {
@@ -165,17 +164,22 @@ export function settle(
   context: RequestContext,
   reservation: BudgetReservation,
 ): Promise<void> | undefined {
-  const failed = (error: unknown) =>
-    services.logger.error({ request_id: context.requestId, err: error }, 'budget settlement failed');
   try {
     const settled =
       context.outcome.costNanos > 0n ? reservation.settle(context.outcome.costNanos) : reservation.release();
     if (settled !== undefined)
-      return settled.then(() => services.stages.plugins.afterProvider(context)).then(undefined, failed);
+      return settled
+        .then(() => services.stages.plugins.afterProvider(context))
+        .then(undefined, (error: unknown) => settlementFailed(services, context, error));
     const after = services.stages.plugins.afterProvider(context);
-    if (after !== undefined) return after.then(undefined, failed);
+    if (after !== undefined)
+      return after.then(undefined, (error: unknown) => settlementFailed(services, context, error));
   } catch (error) {
-    failed(error);
+    settlementFailed(services, context, error);
   }
   return undefined;
+}
+
+function settlementFailed(services: GatewayServices, context: RequestContext, error: unknown): void {
+  services.logger.error({ request_id: context.requestId, err: error }, 'budget settlement failed');
 }

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { adapterFor } from '../providers/registry.ts';
 import type { UpstreamResponse } from '../upstream/upstream-client.ts';
-import { createRequestContext, endpoints } from './request-context.ts';
+import { chatCompletionsContext } from './request-context-fixture.ts';
 import { relayStream, type StreamRelayResult } from './stream-relay.ts';
 
 const events = 400;
@@ -48,13 +48,7 @@ before(async () => {
       maxBuffered = Math.max(maxBuffered, response.writableLength);
       return accepted;
     }) as typeof response.write;
-    const context = createRequestContext({
-      requestId: 'r1',
-      route: '/v1/chat/completions',
-      endpoint: endpoints.chatCompletions,
-      signal: abort.signal,
-      traceparent: undefined,
-    });
+    const context = chatCompletionsContext('r1', { signal: abort.signal });
     const upstream = { status: 200, headers: {}, body: upstreamBody() } as unknown as UpstreamResponse;
     void relayStream(context, response, upstream, adapterFor('openai'), {
       kind: 'native',

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ResolvedModel } from '../config/load.ts';
-import { createRequestContext, type RequestContext } from '../gateway/request-context.ts';
+import type { RequestContext } from '../gateway/request-context.ts';
+import { chatCompletionsContext } from '../gateway/request-context-fixture.ts';
 import { writeAccessLog } from './access-log.ts';
 import { createLogger } from './logger.ts';
 import type { Span } from './spans.ts';
@@ -25,13 +26,7 @@ function capture(level = 'info') {
 const spanWithId = (spanId: string) => ({ spanContext: () => ({ spanId }) }) as unknown as Span;
 
 function context(edit: (context: RequestContext) => void): RequestContext {
-  const created = createRequestContext({
-    requestId: 'c8a2a904-237c-4e39-a73d-476fce7b2478',
-    route: '/v1/chat/completions',
-    endpoint: 'chat_completions',
-    signal: new AbortController().signal,
-    traceparent: undefined,
-  });
+  const created = chatCompletionsContext('c8a2a904-237c-4e39-a73d-476fce7b2478');
   const context = { ...created, startedAt: 1_000 };
   edit(context);
   return context;

@@ -9,12 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { pino } from 'pino';
-import {
-  createRequestContext,
-  type Endpoint,
-  endpoints,
-  type RequestContext,
-} from '../gateway/request-context.ts';
+import { type Endpoint, endpoints, type RequestContext } from '../gateway/request-context.ts';
+import { chatCompletionsContext } from '../gateway/request-context-fixture.ts';
 import type { MetricsRecorder } from '../observability/metrics.ts';
 import type { Database, Queryable } from '../storage/database.ts';
 import { UsageCollector, type UsageCollectorOptions } from './usage-collector.ts';
@@ -322,13 +318,7 @@ describe('usage collector spans and request contexts', () => {
   });
 
   function finishedContext(endpoint: Endpoint = endpoints.chatCompletions): RequestContext {
-    const context = createRequestContext({
-      requestId: `req-${Math.random().toString(36).slice(2)}`,
-      route: '/v1/chat/completions',
-      endpoint,
-      signal: new AbortController().signal,
-      traceparent: undefined,
-    });
+    const context = chatCompletionsContext(`req-${Math.random().toString(36).slice(2)}`, { endpoint });
     context.outcome.status = 200;
     return context;
   }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createRequestContext, endpoints } from '../gateway/request-context.ts';
+import { chatCompletionsContext } from '../gateway/request-context-fixture.ts';
 // The mock upstream's seeded generator (mulberry32), so a failure names a reproducible case.
 import { createSeededRandom } from '../mock-upstream/fault-plan.ts';
 import { boundedJson, jsonLengthBound, toUsageRecord } from './usage-record.ts';
@@ -106,13 +106,7 @@ describe('provider usage on a usage record', () => {
 
 describe('text from outside the gateway on a usage record', () => {
   test('arrives without NUL and well-formed, a lone surrogate as U+FFFD', () => {
-    const context = createRequestContext({
-      requestId: 'req-text',
-      route: '/v1/chat/completions',
-      endpoint: endpoints.chatCompletions,
-      signal: new AbortController().signal,
-      traceparent: undefined,
-    });
+    const context = chatCompletionsContext('req-text');
     context.outcome.status = 200;
     context.requestedModel = 'gpt\u0000-4 lone \ud800 pair 🚀';
     // Cut at the limit in the middle of a pair: the high half alone is left.
