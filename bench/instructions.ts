@@ -38,11 +38,13 @@ import {
   startSystem,
   systemOption,
 } from './systems.ts';
-import { toolArgs } from './tool-args.ts';
+import { environmentAssignments, toolArgs } from './tool-args.ts';
 
 const usage = `
 node bench/instructions.ts [--system odock] [--warmup 20000] [--requests 5000]
                            [--gateway-root DIR] [--top 40] [--out FILE.md] [--keep DIR]
+                           [--gateway-env KEY=VALUE ...]  (odock-server's environment beyond the
+                                            benchmark's, e.g. OBSERVABILITY_SAMPLE_RATE=0)
 node bench/instructions.ts --summarise DIR/odock.callgrind.out --perf-map DIR/odock.perf.map --requests 5000
 `;
 
@@ -58,6 +60,7 @@ const { values } = toolArgs(usage, {
     keep: { type: 'string' },
     summarise: { type: 'string' },
     'perf-map': { type: 'string' },
+    'gateway-env': { type: 'string', multiple: true },
   },
 });
 
@@ -109,7 +112,11 @@ try {
     // allocation rate per second is low, which under callgrind it always is: off, so the count
     // holds the collections the requests cause, not the ones the slow-down causes.
     nodeFlags: ['--perf-basic-prof', '--no-memory-reducer'],
-    env: { USER: controlEnvironment.USER, HOST: controlEnvironment.HOST },
+    env: {
+      USER: controlEnvironment.USER,
+      HOST: controlEnvironment.HOST,
+      ...environmentAssignments(usage, values['gateway-env']),
+    },
     launcher: {
       command: [
         'valgrind',

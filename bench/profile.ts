@@ -23,13 +23,15 @@ import {
   startSystem,
   systemOption,
 } from './systems.ts';
-import { toolArgs } from './tool-args.ts';
+import { environmentAssignments, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
 
 const usage = `
 node bench/profile.ts [--system odock] [--mock twenty|zero] [--connections 64]
                       [--duration 20] [--warmup 3] [--keep DIR] [--out FILE.md] [--gateway-root DIR]
-                      [--probe] [--no-profile] [--node-flags='--expose-gc ...'] [--memory-limit-mb N]
+                      [--probe] [--no-profile] [--node-flags='--expose-gc ...']
+                      [--gateway-env KEY=VALUE ...]  (odock-server's environment beyond the
+                                       benchmark's, e.g. OBSERVABILITY_SAMPLE_RATE=0)
                       [--heap-snapshots DIR]  (with --probe: snapshots at both ends of the run)
                       [--alloc FILE.heapprofile]  (with --probe: sampled allocations of the run;
                                                   read with bench/alloc-profile.ts FILE --requests N)
@@ -59,7 +61,7 @@ const { values } = toolArgs(usage, {
     alloc: { type: 'string' },
     'no-profile': { type: 'boolean' },
     sched: { type: 'string' },
-    'memory-limit-mb': { type: 'string' },
+    'gateway-env': { type: 'string', multiple: true },
   },
 });
 
@@ -79,7 +81,6 @@ const environment = await standaloneEnvironment({
   gatewayRoot: values['gateway-root'],
   portBase: Number(values['port-base']),
 });
-if (values['memory-limit-mb'] !== undefined) environment.memoryLimitMb = Number(values['memory-limit-mb']);
 const { runDir } = environment;
 // A directory of this run's own, so an older profile kept in --keep is never read by mistake.
 const profileDir = join(runDir, 'profile');
@@ -98,6 +99,7 @@ try {
       ...(values.probe ? ['--import', fileURLToPath(new URL('./loop-probe.ts', import.meta.url))] : []),
     ],
     env: {
+      ...environmentAssignments(usage, values['gateway-env']),
       ...(values.probe ? { BENCH_LOOP_PROBE_OUT: probeFile } : {}),
       ...(values.alloc === undefined ? {} : { BENCH_ALLOC_PROFILE_OUT: values.alloc }),
       ...(values['heap-snapshots'] === undefined
