@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { uuidV7Time } from '../src/http/request-id.ts';
 import { keys, postJson, startTestGateway, type TestGateway } from './helpers/gateway-harness.ts';
 
 describe('bad input', () => {
@@ -191,7 +192,10 @@ describe('bad input', () => {
       ...bearer(keys.demo),
       'x-request-id': 'bad id with spaces',
     });
-    assert.match(replaced.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    // A UUIDv7 of this moment: time-ordered, so the usage table's request id index is appended to.
+    const made = replaced.headers.get('x-request-id') ?? '';
+    assert.match(made, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.ok(Math.abs(uuidV7Time(made) - Date.now()) < 60_000, made);
   });
 
   test('after all of that the process still serves', async () => {

@@ -3,7 +3,6 @@
  * mapping, and the graceful drain of SIGTERM. Route handlers are the lifecycle; this file only
  * gets a request to one and accounts for it when the response is over.
  */
-import { randomUUID } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -14,6 +13,7 @@ import {
   endpoints,
   type RequestContext,
 } from '../gateway/request-context.ts';
+import { uuidV7 } from './request-id.ts';
 import { sendError } from './respond.ts';
 
 export type RouteHandler = (
@@ -63,9 +63,12 @@ function templatePattern(template: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
-/** A caller's well-formed `X-Request-Id` is kept (so its own logs join ours); otherwise one is made. */
+/**
+ * A caller's well-formed `X-Request-Id` is kept (so its own logs join ours); otherwise one is
+ * made, a time-ordered UUIDv7 (request-id.ts).
+ */
 export function requestIdFor(header: string | string[] | undefined): string {
-  return typeof header === 'string' && requestIdPattern.test(header) ? header : randomUUID();
+  return typeof header === 'string' && requestIdPattern.test(header) ? header : uuidV7();
 }
 
 export class HttpServer {
