@@ -38,7 +38,7 @@ import {
   startSystem,
   systemOption,
 } from './systems.ts';
-import { environmentAssignments, toolArgs } from './tool-args.ts';
+import { gatewayEnvironment, toolArgs } from './tool-args.ts';
 
 const usage = `
 node bench/instructions.ts [--system odock] [--warmup 20000] [--requests 5000]
@@ -87,6 +87,7 @@ const environment = await standaloneEnvironment({
   tool: 'instructions',
   gatewayRoot: values['gateway-root'],
   portBase: Number(values['port-base']),
+  gatewayEnv: gatewayEnvironment(usage, values['gateway-env']),
 });
 const { runDir } = environment;
 
@@ -112,11 +113,7 @@ try {
     // allocation rate per second is low, which under callgrind it always is: off, so the count
     // holds the collections the requests cause, not the ones the slow-down causes.
     nodeFlags: ['--perf-basic-prof', '--no-memory-reducer'],
-    env: {
-      USER: controlEnvironment.USER,
-      HOST: controlEnvironment.HOST,
-      ...environmentAssignments(usage, values['gateway-env']),
-    },
+    env: { USER: controlEnvironment.USER, HOST: controlEnvironment.HOST },
     launcher: {
       command: [
         'valgrind',

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type StreamShape, type SystemId, systemIds } from './systems.ts';
+import { parseGatewayEnvironment } from './tool-args.ts';
 
 export const scenarioIds = ['latency', 'throughput', 'stream', 'memory'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
@@ -153,8 +154,8 @@ export interface BenchOptions extends Preset {
   pin: boolean;
   /** Seconds to wait at most, before each cell, for other processes to leave the CPUs alone. */
   waitQuietS: number;
-  /** A soft memory limit for odock-server (ODOCK_MEMORY_LIMIT_MB); undefined: as shipped. */
-  memoryLimitMb: number | undefined;
+  /** `--gateway-env`: odock-server's environment beyond the benchmark's (empty: as shipped). */
+  gatewayEnv: Record<string, string>;
 }
 
 export const benchUsage = `usage: npm run bench -- [options]
@@ -177,8 +178,8 @@ export const benchUsage = `usage: npm run bench -- [options]
   --wait-quiet S           on a shared machine: before each cell, wait up to S seconds until other
                            processes use less than a fifth of a CPU, and repeat disturbed
                            measurements whatever the time (default 0: do not wait)
-  --memory-limit-mb N      run odock-server with a soft memory limit of N MiB (ODOCK_MEMORY_LIMIT_MB;
-                           default: none, as shipped); the results say so
+  --gateway-env KEY=VALUE  odock-server's environment beyond the benchmark's (repeatable), e.g.
+                           ODOCK_MEMORY_LIMIT_MB=224; default: as shipped. The results list it
 `;
 
 export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help' {
@@ -201,7 +202,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
       'target-rate': { type: 'string' },
       'no-pin': { type: 'boolean' },
       'wait-quiet': { type: 'string' },
-      'memory-limit-mb': { type: 'string' },
+      'gateway-env': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -240,9 +241,6 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
     pin: !values['no-pin'],
     waitQuietS: values['wait-quiet'] === undefined ? 0 : integer(values['wait-quiet'], 'wait-quiet', 0),
     targetRate: integer(values['target-rate'], 'target-rate', base.targetRate),
-    memoryLimitMb:
-      values['memory-limit-mb'] === undefined
-        ? undefined
-        : integer(values['memory-limit-mb'], 'memory-limit-mb', 0),
+    gatewayEnv: parseGatewayEnvironment(values['gateway-env']),
   };
 }

@@ -23,7 +23,7 @@ import {
   startSystem,
   systemOption,
 } from './systems.ts';
-import { environmentAssignments, toolArgs } from './tool-args.ts';
+import { gatewayEnvironment, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
 
 const usage = `
@@ -80,6 +80,7 @@ const environment = await standaloneEnvironment({
   tool: 'profile',
   gatewayRoot: values['gateway-root'],
   portBase: Number(values['port-base']),
+  gatewayEnv: gatewayEnvironment(usage, values['gateway-env']),
 });
 const { runDir } = environment;
 // A directory of this run's own, so an older profile kept in --keep is never read by mistake.
@@ -99,7 +100,6 @@ try {
       ...(values.probe ? ['--import', fileURLToPath(new URL('./loop-probe.ts', import.meta.url))] : []),
     ],
     env: {
-      ...environmentAssignments(usage, values['gateway-env']),
       ...(values.probe ? { BENCH_LOOP_PROBE_OUT: probeFile } : {}),
       ...(values.alloc === undefined ? {} : { BENCH_ALLOC_PROFILE_OUT: values.alloc }),
       ...(values['heap-snapshots'] === undefined

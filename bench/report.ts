@@ -92,10 +92,11 @@ export function renderMarkdown(results: BenchResults): string {
           : ''
       }.`,
   );
-  if (results.setup.memoryLimitMb !== undefined)
+  const gatewayEnv = Object.entries(results.setup.gatewayEnv ?? {});
+  if (gatewayEnv.length > 0)
     sections.push(
-      `odock-server ran with a soft memory limit of ${results.setup.memoryLimitMb} MiB ` +
-        '(`ODOCK_MEMORY_LIMIT_MB`, `--memory-limit-mb`), not as shipped: it trades CPU for a bounded heap (docs/performance.md).',
+      `odock-server ran with ${gatewayEnv.map(([name, value]) => `\`${name}=${value}\``).join(', ')} ` +
+        "(`--gateway-env`) beyond the benchmark's environment: not as shipped.",
     );
   if (!results.telemetry.active && systems.includes('odock'))
     sections.push(

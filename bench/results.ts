@@ -72,8 +72,8 @@ export interface BenchResults {
     durations: Durations;
     stream: StreamShape;
     targetRate: number;
-    /** `--memory-limit-mb`: the soft memory limit odock-server ran with (ODOCK_MEMORY_LIMIT_MB); absent: none. */
-    memoryLimitMb?: number;
+    /** `--gateway-env`: odock-server's environment beyond the benchmark's; absent: as shipped. */
+    gatewayEnv?: Record<string, string>;
   };
   telemetry: {
     otlp: OtlpStats | null;

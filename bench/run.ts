@@ -98,7 +98,7 @@ export async function runBench(
     databaseUrl,
     redisUrl: options.redisUrl,
     stream: options.stream,
-    memoryLimitMb: options.memoryLimitMb,
+    gatewayEnv: options.gatewayEnv,
   };
   progress(
     `${options.preset} run: systems ${options.systems.join(', ')}; scenarios ${options.scenarios.join(', ')}; ` +
@@ -182,7 +182,7 @@ export async function runBench(
         durations: options.durations,
         stream: options.stream,
         targetRate: options.targetRate,
-        ...(options.memoryLimitMb === undefined ? {} : { memoryLimitMb: options.memoryLimitMb }),
+        ...(Object.keys(options.gatewayEnv).length === 0 ? {} : { gatewayEnv: options.gatewayEnv }),
       },
       telemetry: { otlp: null, metricsScrapes, active: false },
       latency: [],

@@ -52,8 +52,8 @@ export interface BenchEnvironment {
   databaseUrl: string;
   redisUrl: string;
   stream: StreamShape;
-  /** ODOCK_MEMORY_LIMIT_MB for the odock-server systems; undefined: as shipped (none). */
-  memoryLimitMb?: number | undefined;
+  /** `--gateway-env`: environment of the odock-server systems beyond the benchmark's; none: as shipped. */
+  gatewayEnv?: Readonly<Record<string, string>>;
 }
 
 /** `--system` of a tool that runs one system, one of `systemIds`; otherwise the tool's usage, and exit 2. */
@@ -72,6 +72,7 @@ export async function standaloneEnvironment(options: {
   tool: string;
   gatewayRoot: string | undefined;
   portBase: number;
+  gatewayEnv?: Readonly<Record<string, string>>;
 }): Promise<BenchEnvironment> {
   const repoRoot = fileURLToPath(new URL('..', import.meta.url));
   return {
@@ -84,6 +85,7 @@ export async function standaloneEnvironment(options: {
     databaseUrl: await ensureDatabase('postgres://postgres@127.0.0.1:5432/test', 'odock_bench', repoRoot),
     redisUrl: 'redis://127.0.0.1:6379',
     stream: { timeToFirstTokenMs: 20, chunkIntervalMs: 20, chunks: 64 },
+    gatewayEnv: options.gatewayEnv,
   };
 }
 
@@ -194,9 +196,7 @@ function odockEnvironment(environment: BenchEnvironment, telemetry: boolean, con
     DATABASE_URL: environment.databaseUrl,
     REDIS_URL: environment.redisUrl,
     ODOCK_BENCH_KEY: benchKey,
-    ...(environment.memoryLimitMb === undefined
-      ? {}
-      : { ODOCK_MEMORY_LIMIT_MB: String(environment.memoryLimitMb) }),
+    ...environment.gatewayEnv,
     ...telemetryVariables,
   };
 }

@@ -21,21 +21,30 @@ export function toolArgs<T extends ParseArgsConfig>(
 }
 
 /**
- * `--gateway-env KEY=VALUE` options (repeatable) as an environment for the system under test:
- * settings the benchmark's own configuration of odock-server does not vary, such as
- * `OBSERVABILITY_SAMPLE_RATE=0` or `ODOCK_MEMORY_LIMIT_MB=224`. A malformed one fails with the usage.
+ * `--gateway-env KEY=VALUE` options (repeatable) as an environment for odock-server beyond the
+ * benchmark's own: settings its configuration does not vary, such as
+ * `OBSERVABILITY_SAMPLE_RATE=0` or `ODOCK_MEMORY_LIMIT_MB=224`. Throws on a malformed one.
  */
-export function environmentAssignments(
-  usage: string,
-  assignments: readonly string[] | undefined,
-): Record<string, string> {
+export function parseGatewayEnvironment(assignments: readonly string[] | undefined): Record<string, string> {
   const environment: Record<string, string> = {};
   for (const assignment of assignments ?? []) {
     const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(assignment);
-    if (match === null) fail(usage, `--gateway-env: expected KEY=VALUE, got "${assignment}"`);
+    if (match === null) throw new Error(`--gateway-env: expected KEY=VALUE, got "${assignment}"`);
     environment[match[1]!] = match[2]!;
   }
   return environment;
+}
+
+/** `parseGatewayEnvironment` for a tool: a malformed assignment fails with the usage. */
+export function gatewayEnvironment(
+  usage: string,
+  assignments: readonly string[] | undefined,
+): Record<string, string> {
+  try {
+    return parseGatewayEnvironment(assignments);
+  } catch (error) {
+    return fail(usage, (error as Error).message);
+  }
 }
 
 /** Prints what was wrong and the usage; exits with 2. */
