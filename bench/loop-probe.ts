@@ -69,12 +69,15 @@ if (out !== undefined) {
     snapshot('start');
     if (session !== undefined) {
       post('HeapProfiler.enable');
-      // BENCH_ALLOC_LIVE=1: only what is still alive at the end (what the window retained).
-      const freedToo = process.env.BENCH_ALLOC_LIVE !== '1';
+      // BENCH_ALLOC_KEEP: which sampled objects the profile keeps. `all` (default): every
+      // allocation; `live`: only what is still alive at the end (what the window retained);
+      // `promoted`: what outlived the young generation (freed by a full collection or alive),
+      // the objects that make scavenges long and fill the old generation.
+      const keep = process.env.BENCH_ALLOC_KEEP ?? 'all';
       post('HeapProfiler.startSampling', {
         samplingInterval: 4096,
-        includeObjectsCollectedByMajorGC: freedToo,
-        includeObjectsCollectedByMinorGC: freedToo,
+        includeObjectsCollectedByMajorGC: keep === 'all' || keep === 'promoted',
+        includeObjectsCollectedByMinorGC: keep === 'all',
       });
     }
     delay.reset();

@@ -35,6 +35,9 @@ node bench/profile.ts [--system odock] [--mock twenty|zero] [--connections 64]
                       [--heap-snapshots DIR]  (with --probe: snapshots at both ends of the run)
                       [--alloc FILE.heapprofile]  (with --probe: sampled allocations of the run;
                                                   read with bench/alloc-profile.ts FILE --requests N)
+                      [--alloc-keep all|live|promoted]  (which sampled objects --alloc keeps:
+                                       every allocation, what is alive at the end, or what
+                                       outlived the young generation; default all)
                       [--sched FILE]  (perf sched record of the measured run: how often the
                                        main thread was ready but waited for its core, and
                                        which task held the core; bench/sched-waits.ts)
@@ -59,6 +62,7 @@ const { values } = toolArgs(usage, {
     'node-flags': { type: 'string' },
     'heap-snapshots': { type: 'string' },
     alloc: { type: 'string' },
+    'alloc-keep': { type: 'string', default: 'all' },
     'no-profile': { type: 'boolean' },
     sched: { type: 'string' },
     'gateway-env': { type: 'string', multiple: true },
@@ -75,6 +79,11 @@ if (values.summarise !== undefined) {
 }
 
 const system = systemOption(values.system, usage);
+const allocKeep = values['alloc-keep'];
+if (!['all', 'live', 'promoted'].includes(allocKeep)) {
+  process.stderr.write(`--alloc-keep must be all, live or promoted\n${usage}`);
+  process.exit(2);
+}
 const mock = values.mock as MockMode;
 const environment = await standaloneEnvironment({
   tool: 'profile',
@@ -101,7 +110,9 @@ try {
     ],
     env: {
       ...(values.probe ? { BENCH_LOOP_PROBE_OUT: probeFile } : {}),
-      ...(values.alloc === undefined ? {} : { BENCH_ALLOC_PROFILE_OUT: values.alloc }),
+      ...(values.alloc === undefined
+        ? {}
+        : { BENCH_ALLOC_PROFILE_OUT: values.alloc, BENCH_ALLOC_KEEP: allocKeep }),
       ...(values['heap-snapshots'] === undefined
         ? {}
         : { BENCH_HEAP_SNAPSHOT_DIR: values['heap-snapshots'] }),
