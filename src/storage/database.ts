@@ -16,9 +16,19 @@ export interface Queryable {
    * tab-separated values ending in a newline (`\N` for NULL; backslash, tab, newline and
    * carriage return inside a value escaped with a backslash). `target` is a table and its column
    * list, e.g. `usage_records (id, request_id)`. The cheapest way to load many rows: the server
-   * parses no SQL and no JSON per row.
+   * parses no SQL and no JSON per row. The input comes as one string or as pieces of its UTF-8
+   * bytes, in order (sent as they are, with no copy made of them).
    */
-  copyFrom(target: string, text: string): Promise<void>;
+  copyFrom(target: string, input: CopyInput): Promise<void>;
+}
+
+/** The input of a COPY: its text, or its UTF-8 bytes in pieces to send one after the other. */
+export type CopyInput = string | readonly Uint8Array[];
+
+/** The input of a COPY as one string (adapters and test doubles that need the text). */
+export function copyInputText(input: CopyInput): string {
+  if (typeof input === 'string') return input;
+  return Buffer.concat(input).toString('utf8');
 }
 
 export interface Database extends Queryable {

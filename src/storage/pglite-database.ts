@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { assertSchemaName, columnTypeIds, parseUtcTimestamp } from './column-types.ts';
 import { lockDataDirectory } from './data-directory-lock.ts';
-import type { Database, Queryable } from './database.ts';
+import type { CopyInput, Database, Queryable } from './database.ts';
 
 export interface PgliteDatabaseOptions {
   /** Directory holding the database files; undefined keeps the database in memory only. */
@@ -74,8 +74,8 @@ class PgliteDatabase implements Database {
     });
   }
 
-  copyFrom(target: string, text: string): Promise<void> {
-    return this.#exclusive(() => copyBlob(this.#pglite, target, text));
+  copyFrom(target: string, input: CopyInput): Promise<void> {
+    return this.#exclusive(() => copyBlob(this.#pglite, target, input));
   }
 
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -115,11 +115,12 @@ function wrapTransaction(transaction: Transaction): Queryable {
       const result = await transaction.query<Row>(sql, params === undefined ? undefined : [...params]);
       return result.rows;
     },
-    copyFrom: (target, text) => copyBlob(transaction, target, text),
+    copyFrom: (target, input) => copyBlob(transaction, target, input),
   };
 }
 
 /** PGlite has no client stream: its COPY reads the input from the `/dev/blob` it is given. */
-async function copyBlob(database: PGlite | Transaction, target: string, text: string): Promise<void> {
-  await database.query(`COPY ${target} FROM '/dev/blob'`, [], { blob: new Blob([text]) });
+async function copyBlob(database: PGlite | Transaction, target: string, input: CopyInput): Promise<void> {
+  const blob = new Blob(typeof input === 'string' ? [input] : (input as Uint8Array<ArrayBuffer>[]));
+  await database.query(`COPY ${target} FROM '/dev/blob'`, [], { blob });
 }

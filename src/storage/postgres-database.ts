@@ -6,7 +6,7 @@ import { finished } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFromStdin } from 'pg-copy-streams';
 import { assertSchemaName, columnTypeIds, parseUtcTimestamp } from './column-types.ts';
-import type { Database, Queryable } from './database.ts';
+import type { CopyInput, Database, Queryable } from './database.ts';
 
 export interface PostgresDatabaseOptions {
   connectionString: string;
@@ -120,9 +120,9 @@ class PostgresDatabase implements Database {
     return result.rows as Row[];
   }
 
-  copyFrom(target: string, text: string): Promise<void> {
+  copyFrom(target: string, input: CopyInput): Promise<void> {
     // A COPY the server refused leaves the connection ready for the next statement.
-    return this.#lend((client) => copyText(client, target, text));
+    return this.#lend((client) => copyIn(client, target, input));
   }
 
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -135,9 +135,9 @@ class PostgresDatabase implements Database {
           const result = await client.query(sql, params === undefined ? undefined : [...params]);
           return result.rows as Row[];
         },
-        async copyFrom(target, text) {
+        async copyFrom(target, input) {
           if (!open) throw new Error('the transaction has already ended');
-          await copyText(client, target, text);
+          await copyIn(client, target, input);
         },
       };
       try {
@@ -189,8 +189,13 @@ class PostgresDatabase implements Database {
 }
 
 /** Streams `text` as the whole input of `COPY target FROM STDIN` on `client`. */
-async function copyText(client: pg.PoolClient, target: string, text: string): Promise<void> {
+/** Each piece of the input is one CopyData message, written to the socket as it is. */
+async function copyIn(client: pg.PoolClient, target: string, input: CopyInput): Promise<void> {
   const stream = client.query(copyFromStdin(`COPY ${target} FROM STDIN`));
-  stream.end(text);
+  if (typeof input === 'string') stream.end(input);
+  else {
+    for (const piece of input) stream.write(piece);
+    stream.end();
+  }
   await finished(stream);
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Database, Queryable } from './database.ts';
+import type { CopyInput, Database, Queryable } from './database.ts';
 import { openPgliteDatabase } from './pglite-database.ts';
 import { openPostgresDatabase } from './postgres-database.ts';
 
@@ -99,7 +99,7 @@ function bindDatabase(database: Database): Database {
   return {
     kind: database.kind,
     query: <Row extends object>(sql: string, params?: readonly unknown[]) => database.query<Row>(sql, params),
-    copyFrom: (target: string, text: string) => database.copyFrom(target, text),
+    copyFrom: (target: string, input: CopyInput) => database.copyFrom(target, input),
     transaction: <T>(work: (tx: Queryable) => Promise<T>) => database.transaction(work),
     ping: () => database.ping(),
     close: () => database.close(),

@@ -12,7 +12,7 @@ import { pino } from 'pino';
 import { type Endpoint, endpoints, type RequestContext } from '../gateway/request-context.ts';
 import { chatCompletionsContext } from '../gateway/request-context-fixture.ts';
 import type { MetricsRecorder } from '../observability/metrics.ts';
-import type { Database, Queryable } from '../storage/database.ts';
+import { type CopyInput, copyInputText, type Database, type Queryable } from '../storage/database.ts';
 import { UsageCollector, type UsageCollectorOptions } from './usage-collector.ts';
 import { sampleRecord } from './usage-test-records.ts';
 import { usageRowColumns } from './usage-writer.ts';
@@ -38,9 +38,9 @@ class ScriptedStore implements Database {
   /** Request ids the store refuses as a data error (SQLSTATE 22P02). */
   refused = new Set<string>();
 
-  async copyFrom(target: string, text: string): Promise<void> {
+  async copyFrom(target: string, input: CopyInput): Promise<void> {
     assert.match(target, /^usage_records \(id, request_id, /);
-    await this.#write(text, 'copy');
+    await this.#write(copyInputText(input), 'copy');
   }
 
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -51,9 +51,9 @@ class ScriptedStore implements Database {
         statements.push(sql);
         return [] as Row[];
       },
-      copyFrom: async (target, text) => {
+      copyFrom: async (target, input) => {
         assert.match(target, /^usage_records_staging \(/);
-        staged = text;
+        staged = copyInputText(input);
       },
     });
     assert.match(statements[0] ?? '', /^CREATE TEMP TABLE IF NOT EXISTS usage_records_staging/);
@@ -181,6 +181,27 @@ describe('usage collector', () => {
     assert.equal(gauges.get('usageQueueDepth'), 0);
     assert.equal(delays.length, 1_200);
     assert.ok(Math.max(...delays.slice(1_000)) >= 40, 'the partial batch waited for the interval');
+  });
+
+  test('rows wait as bytes in slabs: a batch over several, a row larger than one, characters of several bytes', async () => {
+    const store = new ScriptedStore();
+    const { collector } = collectorWith(store, { batchSize: 10_000, flushIntervalMs: 60_000 });
+    // 300,000 UTF-16 units, 600,000 bytes of UTF-8: more than a slab (256 KiB) holds.
+    const huge = 'é🚀'.repeat(100_000);
+    const records = Array.from({ length: 2_000 }, (_, index) =>
+      sampleRecord({ requestedModel: index === 700 ? huge : `model-${index}-ü€` }),
+    );
+    for (const record of records) collector.enqueue(record);
+    await collector.flush();
+    assert.deepEqual(store.batchSizes, [2_000]);
+    assert.deepEqual(
+      requestIds(store.rows),
+      records.map((record) => record.requestId),
+    );
+    assert.deepEqual(
+      store.rows.map((row) => row.requested_model),
+      records.map((record) => record.requestedModel),
+    );
   });
 
   test('keeps records while the store is down and writes them all, in order, once it is back', async () => {

@@ -3,8 +3,8 @@
  * Built from the complete RequestContext when the response is over; it holds counts, timings,
  * names and ids, never a prompt, a completion or a credential.
  */
-import { randomUUID } from 'node:crypto';
 import type { RequestContext, UpstreamAttempt } from '../gateway/request-context.ts';
+import { uuidV7 } from '../http/request-id.ts';
 
 export const usageOutcomes = ['success', 'client_error', 'server_error', 'client_aborted'] as const;
 export type UsageOutcome = (typeof usageOutcomes)[number];
@@ -127,7 +127,7 @@ export function toUsageRecord(context: RequestContext, finishedAt: number): Usag
     duration_ms: execution.durationMs,
   }));
   return {
-    id: randomUUID(),
+    id: uuidV7(),
     requestId: context.requestId,
     traceId: context.traceId ?? null,
     requestedAt: context.receivedAt,

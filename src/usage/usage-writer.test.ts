@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import type { Database, Queryable } from '../storage/database.ts';
+import { copyInputText, type Database, type Queryable } from '../storage/database.ts';
 import { migrate } from '../storage/migrate.ts';
 import { type DatabaseHarness, pgliteHarness, postgresHarness } from '../storage/test-databases.ts';
 import type { UsageRecord } from './usage-record.ts';
 import { sampleRecord } from './usage-test-records.ts';
 import {
+  adjacentJoined,
   copyRows,
   insertRows,
   insertUsageRecords,
@@ -34,8 +35,8 @@ function capturingDatabase(kind: Database['kind'] = 'postgres') {
       calls.push({ via, kind: 'query', sql, params });
       return [];
     },
-    async copyFrom(target, text) {
-      calls.push({ via, kind: 'copy', sql: target, text });
+    async copyFrom(target, input) {
+      calls.push({ via, kind: 'copy', sql: target, text: copyInputText(input) });
     },
   });
   const database: Database = {
@@ -180,6 +181,22 @@ describe('usage rows as COPY text', () => {
     );
   });
 
+  test('rows side by side in one buffer go as one piece, and nothing is copied', () => {
+    const slab = Buffer.from('a\nbb\nccc\n');
+    const other = Buffer.from('dd\n');
+    const [a, b, c] = [slab.subarray(0, 2), slab.subarray(2, 5), slab.subarray(5, 9)];
+    const join = (pieces: Uint8Array[]) => pieces.map((piece) => Buffer.from(piece).toString());
+    assert.deepEqual(join(adjacentJoined([a, b, c])), ['a\nbb\nccc\n']);
+    assert.deepEqual(join(adjacentJoined([a, c])), ['a\n', 'ccc\n'], 'a gap splits');
+    assert.deepEqual(join(adjacentJoined([b, a])), ['bb\n', 'a\n'], 'out of order splits');
+    assert.deepEqual(join(adjacentJoined([a, b, other, c])), ['a\nbb\n', 'dd\n', 'ccc\n']);
+    assert.deepEqual(adjacentJoined([]), []);
+    const [whole] = adjacentJoined([a, b, c]);
+    assert.equal(whole!.buffer, slab.buffer, 'a view of the same memory');
+    slab[0] = 'z'.charCodeAt(0);
+    assert.equal(Buffer.from(whole!).toString()[0], 'z');
+  });
+
   test('an empty batch sends nothing', async () => {
     const { database, calls } = capturingDatabase();
     for (const format of [copyRows, insertRows])
@@ -211,7 +228,7 @@ describe('usage rows as JSON for PGlite', () => {
       assert.deepEqual(calls[0]!.params, [wholeBatch(records)]);
     }
     const one = capturingDatabase('pglite');
-    await insertRows.write(one.database, [usageRowJson(records[0]!)], false);
+    await insertRows.write(one.database, [Buffer.from(usageRowJson(records[0]!))], false);
     assert.deepEqual(one.calls[0]!.params, [wholeBatch([records[0]!])]);
   });
 });
@@ -344,6 +361,32 @@ for (const [harness, format] of [copyRows, insertRows].flatMap((format) =>
         await database.close();
       }
     });
+
+    if (format === copyRows)
+      test('COPY input in pieces: a character cut between two of them arrives whole', async () => {
+        const database = await harness.open();
+        try {
+          await migrate(database);
+          const awkward = records[1]!;
+          const bytes = Buffer.from(usageRowText(records[0]!) + usageRowText(awkward));
+          // The first byte of a character of several bytes: the cut falls inside it.
+          const lead = bytes.findIndex((byte) => byte >= 0xc0);
+          assert.ok(lead > 0, 'the awkward row holds characters of several bytes');
+          await database.copyFrom(`usage_records (${usageRowColumns.join(', ')})`, [
+            bytes.subarray(0, lead + 1),
+            bytes.subarray(lead + 1),
+          ]);
+          const stored = await database.query<{ request_id: string; requested_model: string }>(
+            'SELECT request_id, requested_model FROM usage_records',
+          );
+          const models = new Map(stored.map((row) => [row.request_id, row.requested_model]));
+          assert.equal(models.size, 2);
+          assert.equal(models.get(records[0]!.requestId), records[0]!.requestedModel);
+          assert.equal(models.get(awkward.requestId), awkwardText);
+        } finally {
+          await database.close();
+        }
+      });
 
     test('any text reads back as written, and a retried batch is stored once', async () => {
       const database = await harness.open();
