@@ -204,7 +204,7 @@ export class UsageCollector implements UsageStage {
     return this.#enqueueRow(this.#format.row(record), record.requestId);
   }
 
-  /** Queues a record as its row (built once here, joined into the batch at flush). */
+  /** Queues a record as its row (built once, its UTF-8 bytes copied into the current slab). */
   #enqueueRow(row: string, requestId: string): boolean {
     if (this.#closed || this.#queue.length >= this.#capacity) {
       this.#stats.dropped += 1;

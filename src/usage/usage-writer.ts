@@ -189,10 +189,9 @@ export const insertRows: UsageRowFormat = {
 
 /**
  * One record as a line of COPY's text format: the values of `usageRowColumns` separated by tabs,
- * `\N` for NULL, ending in a newline. Made by ONE join, so the line is a flat string: built
- * with `+` it would be a rope of some eighty pieces, which the queue keeps until the flush, so
- * they outlive a young-generation collection, are promoted and fill the old generation (under
- * callgrind the collector's share of a request tripled).
+ * `\N` for NULL, ending in a newline. Made by ONE join, so the line is a flat string that the
+ * collector copies into its slab as it is: built with `+` it would be a rope of some eighty
+ * pieces, to be flattened (one more copy) before its bytes can be written.
  */
 export function usageRowText(record: UsageRecord): string {
   const { tokens } = record;
