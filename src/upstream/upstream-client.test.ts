@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { queryObjects } from 'node:v8';
+import { queryObjects, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { UpstreamClient, UpstreamFailure } from './upstream-client.ts';
+
+// node --test runs each file in a process of its own: `gc` for this file's retention test.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 const bigChunks = 128;
 const bigChunk = 64 * 1024;
@@ -115,6 +121,35 @@ describe('upstream client', () => {
     // A deadline kept alive for the model's timeout would hold its signal (and a timer) for 60 s.
     const after = liveSignals();
     assert.ok(after - before < 10, `live AbortSignals before ${before}, after ${after}`);
+  });
+
+  test("a finished call's body keeps nothing of undici: its request and the answer's raw header buffers are collectable", async () => {
+    // undici publishes both on this channel; only weak references are kept of them here.
+    const undiciObjects: Array<WeakRef<object>> = [];
+    const onHeaders = (message: unknown) => {
+      const { request, response } = message as { request: object; response: { headers: object } };
+      undiciObjects.push(new WeakRef(request), new WeakRef(response.headers));
+    };
+    diagnosticsChannel.subscribe('undici:request:headers', onHeaders);
+    let response: Awaited<ReturnType<typeof call>>;
+    try {
+      response = await call('/fast', 60_000);
+      assert.equal(await response.body.text(), '{"ok":true}');
+    } finally {
+      diagnosticsChannel.unsubscribe('undici:request:headers', onHeaders);
+    }
+    assert.equal(undiciObjects.length, 2);
+    // The answer is still held (a route keeps it until its response is written, or longer).
+    await delay(10);
+    collectGarbage();
+    await delay(0);
+    collectGarbage();
+    assert.deepEqual(
+      undiciObjects.map((reference) => reference.deref() === undefined),
+      [true, true],
+      "undici's request and raw headers were collected",
+    );
+    assert.equal(response.status, 200);
   });
 
   test('the whole-exchange deadline cuts a body that keeps trickling within the silence timeout', async () => {
