@@ -170,8 +170,15 @@ async function configFor(environment: BenchEnvironment): Promise<string> {
   return path;
 }
 
-/** The gateway's environment: the full production path (telemetry on) or everything off. */
-function odockEnvironment(environment: BenchEnvironment, telemetry: boolean, config: string) {
+/**
+ * The gateway's environment: the full production path (telemetry on) or everything off, and
+ * `--gateway-env` last, so it can take a part of that path out (`LOG_LEVEL=silent`).
+ */
+export function odockEnvironment(
+  environment: BenchEnvironment,
+  telemetry: boolean,
+  config: string,
+): Record<string, string | undefined> {
   const telemetryVariables = telemetry
     ? {
         LOG_LEVEL: 'info',
@@ -196,8 +203,8 @@ function odockEnvironment(environment: BenchEnvironment, telemetry: boolean, con
     DATABASE_URL: environment.databaseUrl,
     REDIS_URL: environment.redisUrl,
     ODOCK_BENCH_KEY: benchKey,
-    ...environment.gatewayEnv,
     ...telemetryVariables,
+    ...environment.gatewayEnv,
   };
 }
 

@@ -1,0 +1,42 @@
+/**
+ * bench/systems.ts: the environment each odock-server system under test is started with. A
+ * `--gateway-env` variable wins over the benchmark's own, so an A/B can take one part of the
+ * production path out (`LOG_LEVEL=silent`, `OBSERVABILITY_SAMPLE_RATE=0`).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { type BenchEnvironment, odockEnvironment } from '../bench/systems.ts';
+
+const environment: BenchEnvironment = {
+  repoRoot: '/repo',
+  gatewayRoot: '/repo',
+  portBase: 18100,
+  systemCpu: '0',
+  loadCpu: '1',
+  runDir: '/tmp/run',
+  databaseUrl: 'postgres://127.0.0.1/odock_bench',
+  redisUrl: 'redis://127.0.0.1:6379',
+  stream: { timeToFirstTokenMs: 20, chunkIntervalMs: 20, chunks: 64 },
+};
+
+describe('the odock-server systems of the benchmark', () => {
+  test('telemetry on and off as the benchmark defines them, without --gateway-env', () => {
+    const on = odockEnvironment(environment, true, '/tmp/run/odock.yaml');
+    assert.equal(on.LOG_LEVEL, 'info');
+    assert.equal(on.OBSERVABILITY_SAMPLE_RATE, '0.1');
+    assert.equal(on.OBSERVABILITY_OTEL_TRACES_EXPORTER, 'otlphttp');
+    const off = odockEnvironment(environment, false, '/tmp/run/odock.yaml');
+    assert.equal(off.LOG_LEVEL, 'silent');
+    assert.equal(off.OBSERVABILITY_OTEL_TRACES_EXPORTER, 'none');
+    assert.equal(off.ODOCK_CONFIG, '/tmp/run/odock.yaml');
+  });
+
+  test('--gateway-env wins over the telemetry variables and adds its own', () => {
+    const gatewayEnv = { OBSERVABILITY_SAMPLE_RATE: '0', LOG_LEVEL: 'silent', ODOCK_MEMORY_LIMIT_MB: '224' };
+    const on = odockEnvironment({ ...environment, gatewayEnv }, true, '/tmp/run/odock.yaml');
+    assert.equal(on.OBSERVABILITY_SAMPLE_RATE, '0');
+    assert.equal(on.LOG_LEVEL, 'silent');
+    assert.equal(on.ODOCK_MEMORY_LIMIT_MB, '224');
+    assert.equal(on.OBSERVABILITY_OTEL_TRACES_EXPORTER, 'otlphttp', 'the rest of the path stays');
+  });
+});
