@@ -188,8 +188,10 @@ class PostgresDatabase implements Database {
   }
 }
 
-/** Streams `text` as the whole input of `COPY target FROM STDIN` on `client`. */
-/** Each piece of the input is one CopyData message, written to the socket as it is. */
+/**
+ * Streams the input of `COPY target FROM STDIN` on `client`: a string whole, or each piece of
+ * its bytes as one CopyData message, written to the socket as it is.
+ */
 async function copyIn(client: pg.PoolClient, target: string, input: CopyInput): Promise<void> {
   const stream = client.query(copyFromStdin(`COPY ${target} FROM STDIN`));
   if (typeof input === 'string') stream.end(input);
