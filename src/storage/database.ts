@@ -25,12 +25,6 @@ export interface Queryable {
 /** The input of a COPY: its text, or its UTF-8 bytes in pieces to send one after the other. */
 export type CopyInput = string | readonly Uint8Array[];
 
-/** The input of a COPY as one string (adapters and test doubles that need the text). */
-export function copyInputText(input: CopyInput): string {
-  if (typeof input === 'string') return input;
-  return Buffer.concat(input).toString('utf8');
-}
-
 export interface Database extends Queryable {
   readonly kind: 'pglite' | 'postgres';
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */

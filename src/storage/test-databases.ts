@@ -9,6 +9,12 @@ import type { CopyInput, Database, Queryable } from './database.ts';
 import { openPgliteDatabase } from './pglite-database.ts';
 import { openPostgresDatabase } from './postgres-database.ts';
 
+/** The input of a COPY as one string, for test doubles that read it back. */
+export function copyInputText(input: CopyInput): string {
+  if (typeof input === 'string') return input;
+  return Buffer.concat(input).toString('utf8');
+}
+
 export interface DatabaseHarness {
   readonly name: string;
   /** A database with an empty schema; closing it is cheap and does not affect other opens. */

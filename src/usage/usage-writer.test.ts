@@ -6,9 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { copyInputText, type Database, type Queryable } from '../storage/database.ts';
+import type { Database, Queryable } from '../storage/database.ts';
 import { migrate } from '../storage/migrate.ts';
-import { type DatabaseHarness, pgliteHarness, postgresHarness } from '../storage/test-databases.ts';
+import {
+  copyInputText,
+  type DatabaseHarness,
+  pgliteHarness,
+  postgresHarness,
+} from '../storage/test-databases.ts';
 import type { UsageRecord } from './usage-record.ts';
 import { sampleRecord } from './usage-test-records.ts';
 import {
