@@ -152,6 +152,32 @@ describe('upstream client', () => {
     assert.equal(response.status, 200);
   });
 
+  test("an answer still being read keeps none of undici's raw header buffers", async () => {
+    // A stream can last minutes and a gateway holds thousands: the header bytes (views of the
+    // socket read they came in, which they keep alive) must not live as long as the call.
+    const rawHeaders: Array<WeakRef<object>> = [];
+    const onHeaders = (message: unknown) => {
+      rawHeaders.push(new WeakRef((message as { response: { headers: object } }).response.headers));
+    };
+    diagnosticsChannel.subscribe('undici:request:headers', onHeaders);
+    let response: Awaited<ReturnType<typeof call>>;
+    try {
+      response = await call('/trickle', 60_000);
+    } finally {
+      diagnosticsChannel.unsubscribe('undici:request:headers', onHeaders);
+    }
+    const chunks = response.body[Symbol.asyncIterator]();
+    assert.equal((await chunks.next()).done, false, 'the trickle started');
+    await delay(10);
+    collectGarbage();
+    await delay(0);
+    collectGarbage();
+    assert.equal(rawHeaders.length, 1);
+    assert.equal(rawHeaders[0]!.deref(), undefined, 'the raw header buffers were collected mid-answer');
+    assert.equal((await chunks.next()).done, false, 'the answer is still being read');
+    await chunks.return!();
+  });
+
   test('the whole-exchange deadline cuts a body that keeps trickling within the silence timeout', async () => {
     const started = performance.now();
     const response = await call('/trickle', 400);

@@ -208,6 +208,10 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders): void {
+    // undici keeps the answer's raw header bytes on the controller for the call's whole life:
+    // views of the socket read they arrived in, which they keep alive with them (about 2 KiB an
+    // open stream). The parsed `headers` are all the gateway reads.
+    controller.rawHeaders = null;
     if (statusCode < 200) return;
     const resolve = this.#resolve;
     this.#resolve = undefined;
