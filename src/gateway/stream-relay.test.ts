@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { adapterFor } from '../providers/registry.ts';
@@ -12,8 +11,54 @@ import { relayStream, type StreamRelayResult } from './stream-relay.ts';
 const events = 400;
 const filler = 'x'.repeat(16 * 1024);
 
+/**
+ * An upstream body that hands over one chunk per turn of the event loop, as socket reads do, and
+ * stops while its consumer has paused it (`forEachChunk` returning false, until `resume`).
+ */
+function pushedBody(chunks: Iterable<Buffer>) {
+  const iterator = chunks[Symbol.iterator]();
+  let onChunk: ((chunk: Buffer) => boolean) | undefined;
+  let settle: { resolve: () => void; reject: (error: unknown) => void } | undefined;
+  let paused = false;
+  let scheduled = false;
+  const pump = () => {
+    scheduled = false;
+    if (paused || settle === undefined) return;
+    const next = iterator.next();
+    if (next.done) {
+      settle.resolve();
+      settle = undefined;
+      return;
+    }
+    paused = !onChunk!(next.value);
+    if (!paused) schedule();
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(pump);
+  };
+  return {
+    forEachChunk(consumer: (chunk: Buffer) => boolean): Promise<void> {
+      onChunk = consumer;
+      return new Promise<void>((resolve, reject) => {
+        settle = { resolve, reject };
+        schedule();
+      });
+    },
+    resume() {
+      paused = false;
+      schedule();
+    },
+    destroy(error?: Error) {
+      settle?.reject(error ?? new Error('destroyed'));
+      settle = undefined;
+    },
+  };
+}
+
 /** An OpenAI stream of `events` chunks of 16 KiB content each (6.4 MiB), then usage and [DONE]. */
-function upstreamBody(): Readable {
+function upstreamBody() {
   function* chunks() {
     for (let index = 0; index < events; index++)
       yield Buffer.from(
@@ -24,7 +69,7 @@ function upstreamBody(): Readable {
     );
     yield Buffer.from('data: [DONE]\n\n');
   }
-  return Readable.from(chunks());
+  return pushedBody(chunks());
 }
 
 let server: Server;

@@ -5,7 +5,6 @@
  * is forwarded as-is (native endpoints) or translated (the unified endpoint). A failure in
  * the middle of a stream reaches the client as an error event, never as a normal end.
  */
-import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { spanAttributes, spanNames } from '../observability/catalog.ts';
 import { markSpanFailed, type Span, startChildSpan } from '../observability/spans.ts';
@@ -71,8 +70,9 @@ async function relay(
   let errorMessage: string | undefined;
   let errorForwarded = false;
 
-  // Writes are synchronous; only a full socket buffer (`write` returning false) makes the relay
-  // wait, once per upstream chunk, for `drain`: no promise per event on the common path.
+  // Each upstream chunk is handled in the socket read that brought it (`forEachChunk`): no
+  // promise and no microtask per chunk. Writes are synchronous; a full socket buffer (`write`
+  // returning false) pauses the upstream body until the client's socket drains.
   let pushedBack = false;
   const write = (text: string): void => {
     if (!response.write(text)) pushedBack = true;
@@ -106,22 +106,29 @@ async function relay(
     }
   };
 
-  try {
-    for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
-      for (const event of decoder.push(chunk)) {
-        handle(event);
-        if (errorMessage !== undefined) break;
-      }
-      if (errorMessage !== undefined) break;
-      if (pushedBack) {
-        pushedBack = false;
-        await once(response, 'drain', { signal: context.signal });
+  const resume = (): void => upstream.body.resume();
+  const onChunk = (chunk: Buffer): boolean => {
+    for (const event of decoder.push(chunk)) {
+      handle(event);
+      if (errorMessage !== undefined) {
+        // Nothing after an error event is relayed: the call stops here (its promise rejects).
+        upstream.body.destroy();
+        return false;
       }
     }
+    if (!pushedBack) return true;
+    pushedBack = false;
+    response.once('drain', resume);
+    return false;
+  };
+
+  try {
+    await upstream.body.forEachChunk(onChunk);
     if (errorMessage === undefined) for (const event of decoder.end()) handle(event);
-  } catch (error) {
-    if (!context.signal.aborted) errorMessage = 'The upstream stream was interrupted.';
-    else void error;
+  } catch {
+    // A client that left aborts the call through its signal: not an upstream failure.
+    if (errorMessage === undefined && !context.signal.aborted)
+      errorMessage = 'The upstream stream was interrupted.';
   }
   context.outcome.upstreamEndedAt = performance.now();
   if (errorMessage !== undefined) upstream.body.destroy();

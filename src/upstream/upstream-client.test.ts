@@ -238,6 +238,139 @@ describe('upstream client', () => {
     assert.equal((await response.body.bytes()).length, bigChunks * 8 * bigChunk);
   });
 
+  /** Checks that `chunk` holds /big's bytes from offset `received` on. */
+  const assertBigBytes = (chunk: Buffer, received: number) => {
+    for (let at = 0; at < chunk.length; at++) {
+      const expected = Math.floor((received + at) / bigChunk) % 251;
+      if (chunk[at] !== expected) assert.fail(`byte ${received + at} is ${chunk[at]}, not ${expected}`);
+    }
+  };
+
+  test('forEachChunk hands over a body whole and in order to a consumer that pauses it again and again', async () => {
+    const response = await call('/big', 10_000);
+    let received = 0;
+    let pauses = 0;
+    let deliveredWhilePaused = 0;
+    let paused = false;
+    await response.body.forEachChunk((chunk) => {
+      if (paused) deliveredWhilePaused += 1;
+      assertBigBytes(chunk, received);
+      received += chunk.length;
+      if (received % 4 !== 0 || pauses >= 40) return true;
+      pauses += 1;
+      paused = true;
+      setTimeout(() => {
+        paused = false;
+        response.body.resume();
+      }, 2);
+      return false;
+    });
+    assert.equal(received, bigChunks * bigChunk);
+    assert.ok(pauses > 0, 'the consumer paused the body');
+    assert.equal(deliveredWhilePaused, 0, 'no chunk reached the consumer while it had paused the body');
+  });
+
+  test('forEachChunk first hands over what arrived before it was called', async () => {
+    const response = await call('/big', 10_000);
+    await delay(100);
+    let received = 0;
+    await response.body.forEachChunk((chunk) => {
+      assertBigBytes(chunk, received);
+      received += chunk.length;
+      return true;
+    });
+    assert.equal(received, bigChunks * bigChunk);
+  });
+
+  test('a paused forEachChunk holds undici back: the upstream stops at full socket buffers', async () => {
+    const response = await call('/huge', 10_000);
+    let received = 0;
+    let release!: () => void;
+    const pausedOnce = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let pausedBefore = false;
+    const reading = response.body.forEachChunk((chunk) => {
+      received += chunk.length;
+      if (pausedBefore) return true;
+      pausedBefore = true;
+      release();
+      return false;
+    });
+    await pausedOnce;
+    await delay(300);
+    const sent = seen.hugeSent * bigChunk;
+    assert.ok(sent < 32 * 1024 * 1024, `the upstream got ${sent} bytes out while the consumer had paused`);
+    response.body.resume();
+    await reading;
+    assert.equal(received, bigChunks * 8 * bigChunk);
+  });
+
+  test('a consumer that throws or destroys the body in forEachChunk stops the call', async () => {
+    const cutBefore = seen.bigCut;
+    const thrown = new Error('the consumer failed');
+    const failing = await call('/big', 10_000);
+    await assert.rejects(
+      failing.body.forEachChunk(() => {
+        throw thrown;
+      }),
+      (error: unknown) => error === thrown,
+    );
+    const destroying = await call('/big', 10_000);
+    await assert.rejects(
+      destroying.body.forEachChunk(() => {
+        destroying.body.destroy();
+        return false;
+      }),
+      UpstreamFailure,
+    );
+    for (let waited = 0; seen.bigCut < cutBefore + 2 && waited < 2_000; waited += 10) await delay(10);
+    assert.equal(seen.bigCut, cutBefore + 2, 'the upstream saw both answers cut');
+  });
+
+  test('forEachChunk settles on an answer that ended before it was called: paused, then resumed, or destroyed', {
+    timeout: 5_000,
+  }, async () => {
+    const paused = await call('/fast', 10_000);
+    await delay(50);
+    let text = '';
+    const reading = paused.body.forEachChunk((chunk) => {
+      text += chunk.toString();
+      return false;
+    });
+    let settled = false;
+    void reading.then(() => {
+      settled = true;
+    });
+    await delay(20);
+    assert.equal(settled, false, 'a paused consumer is not told the end before it resumes');
+    paused.body.resume();
+    await reading;
+    assert.equal(text, '{"ok":true}');
+
+    const destroyed = await call('/fast', 10_000);
+    await delay(50);
+    await assert.rejects(
+      destroyed.body.forEachChunk(() => {
+        destroyed.body.destroy();
+        return false;
+      }),
+      UpstreamFailure,
+    );
+  });
+
+  test('forEachChunk rejects when the connection is lost in the middle of the body', async () => {
+    const response = await call('/reset', 10_000);
+    let received = '';
+    await assert.rejects(
+      response.body.forEachChunk((chunk) => {
+        received += chunk.toString();
+        return true;
+      }),
+    );
+    assert.equal(received, '{"partial":');
+  });
+
   test('a body is read once', async () => {
     const response = await call('/fast', 10_000);
     assert.equal(await response.body.text(), '{"ok":true}');

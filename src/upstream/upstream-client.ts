@@ -29,10 +29,24 @@ export interface UpstreamCall {
   signal: AbortSignal;
 }
 
-/** The answer's body: read whole (`bytes`, `text`) or chunk by chunk (`for await`), once. */
+/**
+ * The answer's body, read once: whole (`bytes`, `text`), chunk by chunk as the socket delivers
+ * them (`forEachChunk`), or chunk by chunk on demand (`for await`).
+ */
 export interface UpstreamBody extends AsyncIterable<Buffer> {
   bytes(): Promise<Buffer>;
   text(): Promise<string>;
+  /**
+   * Calls `onChunk` with each chunk as it arrives, in the socket's read (the chunks already
+   * received first): no promise and no turn of the microtask queue per chunk, which is what a
+   * stream relay does thousands of times a second. `onChunk` returning false pauses the body
+   * until `resume()`; chunks then wait here and undici stops reading the socket. Resolves when
+   * the body has ended and every chunk was handed over; rejects when it fails (or is destroyed,
+   * from `onChunk` too), and with what `onChunk` throws, which stops the call.
+   */
+  forEachChunk(onChunk: (chunk: Buffer) => boolean): Promise<void>;
+  /** Hands over the chunks that waited while `onChunk` had paused the body, and reads on. */
+  resume(): void;
   /** Stops the call (nothing more is read); a no-op once the body has ended. */
   destroy(error?: Error): void;
 }
@@ -181,6 +195,10 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
   #consumed = false;
   /** The reader waiting for the next chunk, or for the whole body. */
   #waiting: { resolve: (value: never) => void; reject: (error: unknown) => void; whole: boolean } | undefined;
+  /** `forEachChunk`: the chunks' consumer, whether it paused, and its promise's settlers. */
+  #sink: ((chunk: Buffer) => boolean) | undefined;
+  #sinkPaused = false;
+  #sinkDone: { resolve: () => void; reject: (error: unknown) => void } | undefined;
 
   constructor(
     call: UpstreamCall,
@@ -229,6 +247,13 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.#sink !== undefined) {
+      if (this.#sinkPaused) {
+        this.#chunks.push(chunk);
+        this.#queuedBytes += chunk.length;
+      } else this.#deliver(chunk);
+      return;
+    }
     const waiting = this.#waiting;
     if (waiting !== undefined && !waiting.whole) {
       this.#waiting = undefined;
@@ -243,6 +268,10 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
   onResponseEnd(): void {
     this.#ended = true;
     this.#cleanUp();
+    if (this.#sink !== undefined) {
+      if (!this.#sinkPaused) this.#settleSink();
+      return;
+    }
     const waiting = this.#waiting;
     if (waiting === undefined) return;
     this.#waiting = undefined;
@@ -272,6 +301,21 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     return (await this.bytes()).toString('utf8');
   }
 
+  forEachChunk(onChunk: (chunk: Buffer) => boolean): Promise<void> {
+    this.#consume();
+    return new Promise<void>((resolve, reject) => {
+      this.#sink = onChunk;
+      this.#sinkDone = { resolve, reject };
+      this.#flushToSink();
+    });
+  }
+
+  resume(): void {
+    if (this.#sink === undefined || !this.#sinkPaused) return;
+    this.#sinkPaused = false;
+    this.#flushToSink();
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     this.#consume();
     return {
@@ -284,8 +328,17 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
   }
 
   destroy(error?: Error): void {
-    if (this.#ended || this.#error !== undefined) return;
-    this.#abort(error ?? new UpstreamFailure('aborted', undefined));
+    const reason = error ?? new UpstreamFailure('aborted', undefined);
+    if (!this.#ended && this.#error === undefined) {
+      this.#abort(reason);
+      // Failed now, not when undici reports the abort.
+      this.#fail(reason);
+    }
+    // A consumer that destroys the body from `forEachChunk` is done with it, even when the
+    // answer had already ended (its last chunks can be handed over after undici's end).
+    this.#chunks = [];
+    this.#queuedBytes = 0;
+    this.#settleSink(reason);
   }
 
   #next(): Promise<IteratorResult<Buffer>> {
@@ -302,6 +355,46 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     });
     this.#controller?.resume();
     return next;
+  }
+
+  /** Hands the waiting chunks to the sink until it pauses; then settles, or lets undici read on. */
+  #flushToSink(): void {
+    while (this.#chunks.length > 0) {
+      if (this.#sinkDone === undefined) return;
+      const chunk = this.#chunks.shift()!;
+      this.#queuedBytes -= chunk.length;
+      if (!this.#deliver(chunk)) return;
+    }
+    if (this.#error !== undefined || this.#ended) this.#settleSink();
+    else this.#controller?.resume();
+  }
+
+  /** One chunk to the sink: false when it paused, or the body failed or was destroyed in it. */
+  #deliver(chunk: Buffer): boolean {
+    let more: boolean;
+    try {
+      more = this.#sink!(chunk);
+    } catch (error) {
+      this.#abort(error instanceof Error ? error : new Error(String(error)));
+      this.#settleSink(error);
+      return false;
+    }
+    if (this.#error !== undefined) return false;
+    if (!more) {
+      this.#sinkPaused = true;
+      this.#controller?.pause();
+    }
+    return more;
+  }
+
+  /** Resolves or rejects `forEachChunk` once: with `thrown` when the sink threw, else the body's end or failure. */
+  #settleSink(thrown?: unknown): void {
+    const done = this.#sinkDone;
+    if (done === undefined) return;
+    this.#sinkDone = undefined;
+    if (thrown !== undefined) done.reject(thrown);
+    else if (this.#error !== undefined) done.reject(this.#error);
+    else done.resolve();
   }
 
   #consume(): void {
@@ -337,6 +430,13 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     this.#reject = undefined;
     if (reject !== undefined) {
       reject(classifyFailure(error, this.#signal));
+      return;
+    }
+    if (this.#sink !== undefined) {
+      // What waited for a paused consumer is dropped with the call.
+      this.#chunks = [];
+      this.#queuedBytes = 0;
+      this.#settleSink();
       return;
     }
     const waiting = this.#waiting;
