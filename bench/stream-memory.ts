@@ -1,6 +1,6 @@
 /**
  * Live memory per open stream: opens N slow streams through one system, collects garbage in it
- * and reads what is left, before and while they are open (bench/memory-probe.ts). The
+ * and reads what is left, before and while they are open (bench/memory-probe.js). The
  * many-streams scenario of `npm run bench` reports the peak resident set, which moves by tens of
  * MiB from run to run with when the full collections land; what an open stream keeps alive does
  * not, so this is the number an A/B of a memory change can read (`--gateway-root`).
@@ -129,7 +129,7 @@ async function readingOf(target: Service, file: string): Promise<Reading> {
     const now = await lines();
     if (now.length > before) return JSON.parse(now.at(-1)!) as Reading;
   }
-  throw new Error(`${system} wrote no memory reading within 60 s (is bench/memory-probe.ts loaded?)`);
+  throw new Error(`${system} wrote no memory reading within 60 s (is bench/memory-probe.js loaded?)`);
 }
 
 const environment = await standaloneEnvironment({
@@ -151,7 +151,7 @@ try {
   services.push(await startMock(environment, 'stream'));
   services.push(await startOtlpReceiverProcess(environment));
   const target = await startSystem(environment, system, {
-    nodeFlags: ['--expose-gc', '--import', fileURLToPath(new URL('./memory-probe.ts', import.meta.url))],
+    nodeFlags: ['--expose-gc', '--import', fileURLToPath(new URL('./memory-probe.js', import.meta.url))],
     env: {
       BENCH_MEMORY_PROBE_OUT: probeFile,
       ...(values['heap-snapshots'] === undefined

@@ -4,13 +4,17 @@
  * (`process.memoryUsage()`, in bytes) to `BENCH_MEMORY_PROBE_OUT`. What a collection leaves is
  * what the process holds alive, so two readings differ by what was opened in between, without
  * the garbage that makes the peak resident set move from run to run.
+ *
+ * Plain JavaScript, like bin/odock-server.js: a TypeScript preload would make Node load its
+ * TypeScript compiler into the gateway (about 18 MiB), which the gateway as shipped never does.
  */
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 
 const out = process.env.BENCH_MEMORY_PROBE_OUT;
-const collect = (globalThis as { gc?: () => void }).gc;
+/** @type {(() => void) | undefined} */
+const collect = globalThis.gc;
 // BENCH_MEMORY_SNAPSHOT_DIR: a heap snapshot with each reading (`1.heapsnapshot`, `2...`), for
 // bench/heap-diff.ts.
 const snapshots = process.env.BENCH_MEMORY_SNAPSHOT_DIR;
