@@ -310,12 +310,16 @@ describe('upstream client', () => {
     const cutBefore = seen.bigCut;
     const thrown = new Error('the consumer failed');
     const failing = await call('/big', 10_000);
+    let calls = 0;
     await assert.rejects(
       failing.body.forEachChunk(() => {
+        calls += 1;
         throw thrown;
       }),
       (error: unknown) => error === thrown,
     );
+    await delay(50);
+    assert.equal(calls, 1, 'the consumer got no chunk after it threw');
     const destroying = await call('/big', 10_000);
     await assert.rejects(
       destroying.body.forEachChunk(() => {

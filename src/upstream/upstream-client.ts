@@ -248,6 +248,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
 
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (this.#sink !== undefined) {
+      // Settled already: the consumer threw or destroyed the body, and the abort is on its way.
+      if (this.#sinkDone === undefined) return;
       if (this.#sinkPaused) {
         this.#chunks.push(chunk);
         this.#queuedBytes += chunk.length;
