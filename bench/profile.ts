@@ -4,7 +4,7 @@
  * written at exit) and prints where the CPU time went, per code owner and per function.
  * Options: `node bench/profile.ts --help`.
  *
- * `--probe` also records the event loop's delay and every GC pause (bench/loop-probe.ts);
+ * `--probe` also records the event loop's delay and every GC pause (bench/loop-probe.js);
  * `--no-profile` leaves the profiler out (it costs a few per cent).
  */
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -106,7 +106,7 @@ try {
     nodeFlags: [
       ...(values['node-flags']?.split(' ').filter((flag) => flag.length > 0) ?? []),
       ...(values['no-profile'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
-      ...(values.probe ? ['--import', fileURLToPath(new URL('./loop-probe.ts', import.meta.url))] : []),
+      ...(values.probe ? ['--import', fileURLToPath(new URL('./loop-probe.js', import.meta.url))] : []),
     ],
     env: {
       ...(values.probe ? { BENCH_LOOP_PROBE_OUT: probeFile } : {}),

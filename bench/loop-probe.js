@@ -3,32 +3,34 @@
  * the event loop's delay (how long a ready callback waited) and every garbage collection
  * pause, and writes them as JSON to `BENCH_LOOP_PROBE_OUT` when the process exits. It answers
  * "what stalls the loop" when tail latency is high while the CPU is not saturated.
+ *
+ * Plain JavaScript, like bin/odock-server.js: a TypeScript preload would make Node load its
+ * TypeScript compiler into the gateway (about 18 MiB of heap and native memory), which the
+ * gateway as shipped never does, and the resident set and collections read here would be
+ * another process's.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
-import {
-  constants,
-  monitorEventLoopDelay,
-  type PerformanceEntry,
-  PerformanceObserver,
-} from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
 
 const out = process.env.BENCH_LOOP_PROBE_OUT;
 if (out !== undefined) {
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();
-  const kinds: Record<number, string> = {
+  /** @type {Record<number, string>} */
+  const kinds = {
     [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
     [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
     [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
     [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
   };
-  const pauses: Record<string, number[]> = {};
+  /** @type {Record<string, number[]>} */
+  const pauses = {};
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      const detail = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail;
+      const detail = /** @type {{ detail?: { kind?: number } }} */ (entry).detail;
       const kind = kinds[detail?.kind ?? -1] ?? 'other';
       const durations = pauses[kind] ?? [];
       durations.push(entry.duration);
@@ -38,7 +40,8 @@ if (out !== undefined) {
   observer.observe({ entryTypes: ['gc'] });
   // With `--expose-gc`, the heap left after a full collection at the start and at the end of
   // the window: what the measured requests retained (a leak shows as growth per request).
-  const collect = (globalThis as { gc?: () => void }).gc;
+  /** @type {(() => void) | undefined} */
+  const collect = globalThis.gc;
   const liveHeap = () => {
     collect?.();
     return process.memoryUsage().heapUsed;
@@ -46,7 +49,7 @@ if (out !== undefined) {
   let heapAtStart = 0;
   // BENCH_HEAP_SNAPSHOT_DIR: heap snapshots at both ends of the window, to diff what was retained.
   const snapshots = process.env.BENCH_HEAP_SNAPSHOT_DIR;
-  const snapshot = (name: string) => {
+  const snapshot = (/** @type {string} */ name) => {
     if (snapshots !== undefined) writeHeapSnapshot(join(snapshots, `${name}.heapsnapshot`));
   };
   // BENCH_ALLOC_PROFILE_OUT: V8's sampling heap profiler over the window, counting objects the
@@ -55,9 +58,10 @@ if (out !== undefined) {
   const allocOut = process.env.BENCH_ALLOC_PROFILE_OUT;
   const session = allocOut === undefined ? undefined : new Session();
   session?.connect();
-  const post = (method: string, params?: object) => {
-    let result: unknown;
-    session!.post(method, params, (error, value) => {
+  const post = (/** @type {string} */ method, /** @type {object | undefined} */ params) => {
+    /** @type {unknown} */
+    let result;
+    session?.post(method, params, (error, value) => {
       if (error) throw error;
       result = value;
     });
@@ -85,10 +89,11 @@ if (out !== undefined) {
   };
   process.on('SIGUSR2', reset);
   process.once('exit', () => {
-    const ms = (nanoseconds: number) => nanoseconds / 1e6;
-    const summary = (durations: number[]) => {
+    const ms = (/** @type {number} */ nanoseconds) => nanoseconds / 1e6;
+    const summary = (/** @type {number[]} */ durations) => {
       const sorted = [...durations].sort((a, b) => a - b);
-      const at = (p: number) => sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+      const at = (/** @type {number} */ p) =>
+        sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
       return {
         count: sorted.length,
         totalMs: sorted.reduce((sum, value) => sum + value, 0),
@@ -99,8 +104,9 @@ if (out !== undefined) {
       };
     };
     if (session !== undefined) {
-      const stopped = post('HeapProfiler.stopSampling') as { profile: unknown } | undefined;
-      if (stopped !== undefined) writeFileSync(allocOut!, JSON.stringify(stopped.profile));
+      const stopped = /** @type {{ profile: unknown } | undefined} */ (post('HeapProfiler.stopSampling'));
+      if (stopped !== undefined && allocOut !== undefined)
+        writeFileSync(allocOut, JSON.stringify(stopped.profile));
     }
     const heapAtEnd = collect ? liveHeap() : 0;
     snapshot('end');
