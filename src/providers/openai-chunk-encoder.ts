@@ -175,7 +175,8 @@ export class StreamAccumulator {
   #providerRequestId: string | undefined;
   #content = '';
   #stopReason: StopReason | null = null;
-  #toolCalls = new Map<number, UnifiedToolCall>();
+  /** Made at the first tool call: most streams have none, and a gateway holds thousands open. */
+  #toolCalls: Map<number, UnifiedToolCall> | undefined;
   #usage: TokenUsage | undefined;
   #rawUsage: unknown;
   #done = false;
@@ -196,6 +197,7 @@ export class StreamAccumulator {
         break;
       case 'tool_call': {
         if (!this.#keepContent) break;
+        this.#toolCalls ??= new Map();
         let call = this.#toolCalls.get(delta.index);
         if (call === undefined) {
           call = { id: '', type: 'function', function: { name: '', arguments: '' } };
@@ -240,7 +242,7 @@ export class StreamAccumulator {
       providerRequestId: this.#providerRequestId,
       content: this.#content,
       stopReason: this.#stopReason,
-      toolCalls: [...this.#toolCalls.entries()]
+      toolCalls: [...(this.#toolCalls?.entries() ?? [])]
         .sort(([left], [right]) => left - right)
         .map(([, call]) => ({ ...call, function: { ...call.function } })),
       usage: this.#usage,

@@ -224,8 +224,11 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
  */
 export class OpenAIChatStreamParser implements StreamParser {
   #started = false;
-  /** Compatible servers that omit `index` on tool-call fragments are keyed by call id instead. */
-  #toolIndexById = new Map<string, number>();
+  /**
+   * Compatible servers that omit `index` on tool-call fragments are keyed by call id instead.
+   * Made at the first call id: most streams have none, and a gateway holds thousands open.
+   */
+  #toolIndexById: Map<string, number> | undefined;
   #lastToolIndex = -1;
 
   parse(event: { data: string }): StreamDelta[] {
@@ -285,10 +288,14 @@ export class OpenAIChatStreamParser implements StreamParser {
   #toolIndex(index: number | undefined, id: string | undefined): number {
     if (index !== undefined) {
       this.#lastToolIndex = index;
-      if (id !== undefined) this.#toolIndexById.set(id, index);
+      if (id !== undefined) {
+        this.#toolIndexById ??= new Map();
+        this.#toolIndexById.set(id, index);
+      }
       return index;
     }
     if (id === undefined) return Math.max(this.#lastToolIndex, 0);
+    this.#toolIndexById ??= new Map();
     const known = this.#toolIndexById.get(id);
     if (known !== undefined) return known;
     this.#lastToolIndex += 1;
