@@ -166,16 +166,28 @@ describe('upstream client', () => {
     } finally {
       diagnosticsChannel.unsubscribe('undici:request:headers', onHeaders);
     }
-    const chunks = response.body[Symbol.asyncIterator]();
-    assert.equal((await chunks.next()).done, false, 'the trickle started');
+    let chunks = 0;
+    let firstChunk!: () => void;
+    const started = new Promise<void>((resolve) => {
+      firstChunk = resolve;
+    });
+    const reading = response.body.forEachChunk(() => {
+      chunks += 1;
+      firstChunk();
+      return true;
+    });
+    await started;
     await delay(10);
     collectGarbage();
     await delay(0);
     collectGarbage();
     assert.equal(rawHeaders.length, 1);
     assert.equal(rawHeaders[0]!.deref(), undefined, 'the raw header buffers were collected mid-answer');
-    assert.equal((await chunks.next()).done, false, 'the answer is still being read');
-    await chunks.return!();
+    const chunksBefore = chunks;
+    for (let waited = 0; chunks === chunksBefore && waited < 2_000; waited += 10) await delay(10);
+    assert.ok(chunks > chunksBefore, 'the answer is still being read');
+    response.body.destroy();
+    await reading.catch(() => {});
   });
 
   test('the whole-exchange deadline cuts a body that keeps trickling within the silence timeout', async () => {
@@ -202,28 +214,17 @@ describe('upstream client', () => {
     });
   });
 
-  test('a body read chunk by chunk arrives whole and in order while the reader is slower than the socket', async () => {
-    const response = await call('/big', 10_000);
-    let index = 0;
-    let received = 0;
-    for await (const chunk of response.body) {
-      for (let at = 0; at < chunk.length; at++) {
-        const expected = Math.floor((received + at) / bigChunk) % 251;
-        if (chunk[at] !== expected) assert.fail(`byte ${received + at} is ${chunk[at]}, not ${expected}`);
-      }
-      received += chunk.length;
-      if (index++ % 16 === 0) await delay(5);
-    }
-    assert.equal(received, bigChunks * bigChunk);
-  });
-
   test('a reader that stops early cancels the call: the upstream sees its answer cut', async () => {
     const cutBefore = seen.bigCut;
     const response = await call('/big', 10_000);
-    for await (const chunk of response.body) {
-      assert.ok(chunk.length > 0);
-      break;
-    }
+    await assert.rejects(
+      response.body.forEachChunk((chunk) => {
+        assert.ok(chunk.length > 0);
+        response.body.destroy();
+        return false;
+      }),
+      UpstreamFailure,
+    );
     for (let waited = 0; seen.bigCut === cutBefore && waited < 2_000; waited += 10) await delay(10);
     assert.equal(seen.bigCut, cutBefore + 1);
   });
@@ -246,8 +247,9 @@ describe('upstream client', () => {
     }
   };
 
-  test('forEachChunk hands over a body whole and in order to a consumer that pauses it again and again', async () => {
+  test('a body read chunk by chunk arrives whole and in order while the reader is slower than the socket', async () => {
     const response = await call('/big', 10_000);
+    let index = 0;
     let received = 0;
     let pauses = 0;
     let deliveredWhilePaused = 0;
@@ -256,13 +258,14 @@ describe('upstream client', () => {
       if (paused) deliveredWhilePaused += 1;
       assertBigBytes(chunk, received);
       received += chunk.length;
-      if (received % 4 !== 0 || pauses >= 40) return true;
+      if (index++ % 16 !== 0) return true;
+      // The reader falls behind for a while: it pauses the body and resumes 5 ms later.
       pauses += 1;
       paused = true;
       setTimeout(() => {
         paused = false;
         response.body.resume();
-      }, 2);
+      }, 5);
       return false;
     });
     assert.equal(received, bigChunks * bigChunk);
@@ -306,7 +309,7 @@ describe('upstream client', () => {
     assert.equal(received, bigChunks * 8 * bigChunk);
   });
 
-  test('a consumer that throws or destroys the body in forEachChunk stops the call', async () => {
+  test('a consumer that throws in forEachChunk stops the call', async () => {
     const cutBefore = seen.bigCut;
     const thrown = new Error('the consumer failed');
     const failing = await call('/big', 10_000);
@@ -320,16 +323,8 @@ describe('upstream client', () => {
     );
     await delay(50);
     assert.equal(calls, 1, 'the consumer got no chunk after it threw');
-    const destroying = await call('/big', 10_000);
-    await assert.rejects(
-      destroying.body.forEachChunk(() => {
-        destroying.body.destroy();
-        return false;
-      }),
-      UpstreamFailure,
-    );
-    for (let waited = 0; seen.bigCut < cutBefore + 2 && waited < 2_000; waited += 10) await delay(10);
-    assert.equal(seen.bigCut, cutBefore + 2, 'the upstream saw both answers cut');
+    for (let waited = 0; seen.bigCut === cutBefore && waited < 2_000; waited += 10) await delay(10);
+    assert.equal(seen.bigCut, cutBefore + 1, 'the upstream saw its answer cut');
   });
 
   test('forEachChunk settles on an answer that ended before it was called: paused, then resumed, or destroyed', {

@@ -29,11 +29,8 @@ export interface UpstreamCall {
   signal: AbortSignal;
 }
 
-/**
- * The answer's body, read once: whole (`bytes`, `text`), chunk by chunk as the socket delivers
- * them (`forEachChunk`), or chunk by chunk on demand (`for await`).
- */
-export interface UpstreamBody extends AsyncIterable<Buffer> {
+/** The answer's body, read once: whole (`bytes`, `text`) or chunk by chunk as the socket delivers them (`forEachChunk`). */
+export interface UpstreamBody {
   bytes(): Promise<Buffer>;
   text(): Promise<string>;
   /**
@@ -169,7 +166,7 @@ export class UpstreamClient {
 
 type Controller = Dispatcher.DispatchController;
 
-/** Chunks held before undici is asked to stop reading the socket (streams read chunk by chunk). */
+/** Bytes held for a body nobody reads yet before undici is asked to stop reading the socket. */
 const pauseAboveBytes = 64 * 1024;
 
 /**
@@ -193,8 +190,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
   #ended = false;
   #error: unknown;
   #consumed = false;
-  /** The reader waiting for the next chunk, or for the whole body. */
-  #waiting: { resolve: (value: never) => void; reject: (error: unknown) => void; whole: boolean } | undefined;
+  /** `bytes`: the reader waiting for the whole body. */
+  #waiting: { resolve: (body: Buffer) => void; reject: (error: unknown) => void } | undefined;
   /** `forEachChunk`: the chunks' consumer, whether it paused, and its promise's settlers. */
   #sink: ((chunk: Buffer) => boolean) | undefined;
   #sinkPaused = false;
@@ -256,15 +253,9 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
       } else this.#deliver(chunk);
       return;
     }
-    const waiting = this.#waiting;
-    if (waiting !== undefined && !waiting.whole) {
-      this.#waiting = undefined;
-      (waiting.resolve as (value: IteratorResult<Buffer>) => void)({ value: chunk, done: false });
-      return;
-    }
     this.#chunks.push(chunk);
     this.#queuedBytes += chunk.length;
-    if (waiting === undefined && this.#queuedBytes > pauseAboveBytes) controller.pause();
+    if (this.#waiting === undefined && this.#queuedBytes > pauseAboveBytes) controller.pause();
   }
 
   onResponseEnd(): void {
@@ -275,10 +266,8 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
       return;
     }
     const waiting = this.#waiting;
-    if (waiting === undefined) return;
     this.#waiting = undefined;
-    if (waiting.whole) (waiting.resolve as (value: Buffer) => void)(this.#take());
-    else (waiting.resolve as (value: IteratorResult<Buffer>) => void)({ value: undefined, done: true });
+    waiting?.resolve(this.#take());
   }
 
   onResponseError(_controller: Controller | null, error: Error): void {
@@ -292,7 +281,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#ended) return Promise.resolve(this.#take());
     const whole = new Promise<Buffer>((resolve, reject) => {
-      this.#waiting = { resolve, reject, whole: true };
+      this.#waiting = { resolve, reject };
     });
     // After the reader is registered: resuming can hand over buffered chunks at once.
     this.#controller?.resume();
@@ -318,17 +307,6 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     this.#flushToSink();
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    this.#consume();
-    return {
-      next: () => this.#next(),
-      return: () => {
-        this.destroy();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
-  }
-
   destroy(error?: Error): void {
     const reason = error ?? new UpstreamFailure('aborted', undefined);
     if (!this.#ended && this.#error === undefined) {
@@ -341,22 +319,6 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     this.#chunks = [];
     this.#queuedBytes = 0;
     this.#settleSink(reason);
-  }
-
-  #next(): Promise<IteratorResult<Buffer>> {
-    if (this.#chunks.length > 0) {
-      const chunk = this.#chunks.shift()!;
-      this.#queuedBytes -= chunk.length;
-      if (this.#queuedBytes <= pauseAboveBytes) this.#controller?.resume();
-      return Promise.resolve({ value: chunk, done: false });
-    }
-    if (this.#error !== undefined) return Promise.reject(this.#error);
-    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
-    const next = new Promise<IteratorResult<Buffer>>((resolve, reject) => {
-      this.#waiting = { resolve: resolve as (value: never) => void, reject, whole: false };
-    });
-    this.#controller?.resume();
-    return next;
   }
 
   /** Hands the waiting chunks to the sink until it pauses; then settles, or lets undici read on. */
