@@ -202,6 +202,33 @@ describe('upstream client', () => {
     assert.ok(elapsed >= 350 && elapsed < 1_500, `cut after ${elapsed} ms`);
   });
 
+  test('the whole-exchange deadline counts the wait for a free connection, and a call it ends there is never sent', async () => {
+    const single = new UpstreamClient({ connectTimeoutMs: 1_000, connections: 1 });
+    try {
+      // The only connection is busy for 2 s with a trickling answer.
+      const busy = await call('/trickle', 10_000, undefined, single);
+      const reading = busy.body.text();
+      const sentBefore = seen.paths.filter((path) => path === '/fast').length;
+      const started = performance.now();
+      await assert.rejects(call('/fast', 300, undefined, single), (error: unknown) => {
+        assert.ok(error instanceof UpstreamFailure, String(error));
+        assert.equal(error.kind, 'timeout');
+        return true;
+      });
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 250 && elapsed < 1_500, `cut after ${elapsed} ms in the queue`);
+      await reading;
+      await delay(100);
+      assert.equal(
+        seen.paths.filter((path) => path === '/fast').length,
+        sentBefore,
+        'the queued call went out',
+      );
+    } finally {
+      await single.close();
+    }
+  });
+
   test("the client's abort cancels the call as 'aborted'", async () => {
     const controller = new AbortController();
     const response = await call('/trickle', 10_000, controller.signal);

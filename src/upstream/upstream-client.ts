@@ -108,10 +108,13 @@ export class UpstreamClient {
 
   /**
    * Sends the call; resolves when the answer's status and headers arrive. A unary call's
-   * whole-exchange deadline is undici's headers timeout until the answer starts, then one timer
-   * for the time that is left, cleared as soon as the body ends: nothing of a finished call stays
-   * alive (an `AbortSignal.timeout` per call kept a timer and a signal for the model's whole
-   * timeout, tens of thousands at a few thousand calls per second).
+   * whole-exchange deadline is one timer started with the call, cleared as soon as the body ends:
+   * nothing of a finished call stays alive (an `AbortSignal.timeout` per call kept a timer and a
+   * signal for the model's whole timeout, tens of thousands at a few thousand calls per second).
+   * Its duration is the model's timeout itself, the same for every call of the model: Node keeps
+   * one timer list per duration, so each call's timer is appended to a list that exists. Started
+   * at the answer with the time that was left (a fraction of a millisecond different for every
+   * call), each timer made a list of its own, pushed into and taken out of the lists' heap.
    */
   send(call: UpstreamCall): Promise<UpstreamResponse> {
     if (call.signal.aborted) return Promise.reject(new UpstreamFailure('aborted', call.signal.reason));
@@ -176,12 +179,9 @@ const pauseAboveBytes = 64 * 1024;
 class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
   // Not the call itself: its body (the whole prompt) must not live as long as a stream does.
   readonly #signal: AbortSignal;
-  readonly #timeoutMs: number;
-  readonly #totalDeadline: boolean;
   #resolve: ((response: UpstreamResponse) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
   #controller: Controller | undefined;
-  #started = 0;
   #deadline: NodeJS.Timeout | undefined;
   #onAbort: (() => void) | undefined;
   /** Received and not yet read. */
@@ -203,11 +203,9 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     reject: (error: unknown) => void,
   ) {
     this.#signal = call.signal;
-    this.#timeoutMs = call.timeoutMs;
-    this.#totalDeadline = call.totalDeadline;
     this.#resolve = resolve;
     this.#reject = reject;
-    this.#started = performance.now();
+    if (call.totalDeadline) this.#deadline = setTimeout(() => this.#expire(), call.timeoutMs);
     const signal = call.signal;
     this.#onAbort = () => this.#abort(new UpstreamFailure('aborted', signal.reason));
     signal.addEventListener('abort', this.#onAbort, { once: true });
@@ -234,11 +232,6 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
     if (resolve === undefined) {
       controller.abort(new UpstreamFailure('aborted', undefined));
       return;
-    }
-    if (this.#totalDeadline) {
-      const remaining = this.#timeoutMs - (performance.now() - this.#started);
-      if (remaining <= 0) this.#expire();
-      else this.#deadline = setTimeout(() => this.#expire(), remaining);
     }
     resolve({ status: statusCode, headers, body: this });
   }
