@@ -179,6 +179,32 @@ describe('OTLP traces', () => {
     assert.match(await scrape.text(), /gateway_requests_total\{/);
   });
 
+  test('no export carries more than a batch of spans: the serialisation that stops the event loop stays short', async () => {
+    const bodiesBefore = receiver.bodies.length;
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, () =>
+        postJson(`${harness.url}/v1/chat/completions`, {
+          model: 'chat',
+          messages: [{ role: 'user', content: 'one of many traced requests' }],
+        }),
+      ),
+    );
+    for (const answer of answers) assert.equal(answer.status, 200);
+    await harness.gateway.telemetry.flush();
+    const spansPerExport = receiver.bodies
+      .slice(bodiesBefore)
+      .filter((body) => body.startsWith('{"resourceSpans"'))
+      .map((body) => body.split('"spanId"').length - 1);
+    const exported = spansPerExport.reduce((total, count) => total + count, 0);
+    assert.ok(exported >= 40 * 4, `the 40 traces were exported (${exported} spans)`);
+    // An export serialises its batch in one go on the event loop: 128 spans take about half a
+    // millisecond, 512 (the SDK's default) held every request in flight 2-10 ms.
+    assert.ok(
+      spansPerExport.every((count) => count <= 128),
+      `spans per export: ${spansPerExport.join(', ')}`,
+    );
+  });
+
   test('a collector that fails does not fail requests and is counted', async () => {
     receiver.failWith = 503;
     try {

@@ -21,6 +21,15 @@ import { ParentBasedRatioSampler } from './trace-sampler.ts';
 
 export const traceExportPool = 'trace_export';
 
+/**
+ * Spans per export. An export serialises its whole batch to OTLP JSON in one synchronous call on
+ * the event loop (about 4 µs a span here), so the batch size is the longest the traces stop
+ * every request in flight: 512 spans held it 1.7-2.4 ms at the median and up to 10 ms, 128 hold
+ * it 0.35-0.5 ms, for the same CPU in all (docs/performance.md, stop 16). The processor exports
+ * at once when this many are waiting, else every `scheduledDelayMillis`.
+ */
+const exportBatchSpans = 128;
+
 export interface Tracing {
   shutdown(): Promise<void>;
   forceFlush(): Promise<void>;
@@ -55,7 +64,7 @@ export async function startTracing(
       new BatchSpanProcessor({
         exporter: new CountingSpanExporter(exporter, metrics),
         maxQueueSize: 4_096,
-        maxExportBatchSize: 512,
+        maxExportBatchSize: exportBatchSpans,
         scheduledDelayMillis: 1_000,
         exportTimeoutMillis: 5_000,
       }),
