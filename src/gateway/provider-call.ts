@@ -54,7 +54,8 @@ export class ProviderCaller {
    */
   async send(call: ProviderCall, candidates: readonly ResolvedModel[]): Promise<ProviderAnswer> {
     let lastError: GatewayError | undefined;
-    for (const [index, model] of candidates.entries()) {
+    for (let index = 0; index < candidates.length; index += 1) {
+      const model = candidates[index]!;
       const adapter = adapterFor(model.provider.type);
       if (index > 0)
         call.parentSpan?.addEvent('retry', {
