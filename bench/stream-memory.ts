@@ -3,7 +3,9 @@
  * and reads what is left, before and while they are open (bench/memory-probe.js). The
  * many-streams scenario of `npm run bench` reports the peak resident set, which moves by tens of
  * MiB from run to run with when the full collections land; what an open stream keeps alive does
- * not, so this is the number an A/B of a memory change can read (`--gateway-root`).
+ * not, so this is the number an A/B of a memory change can read (`--gateway-root`). With
+ * `--unary`, the same for unary calls waiting for their answer: what a call in flight keeps
+ * alive is what every young-generation collection under load copies.
  * Options: `node bench/stream-memory.ts --help`.
  */
 import { execFileSync } from 'node:child_process';
@@ -13,7 +15,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
 import type { Service } from './processes.ts';
+import { startService } from './processes.ts';
 import {
+  mockUrl,
   requestFor,
   standaloneEnvironment,
   startMock,
@@ -27,7 +31,7 @@ import type { RequestSpec } from './wrk.ts';
 const usage = `
 node bench/stream-memory.ts [--system odock] [--streams 1000] [--warmup-streams 100]
                             [--gateway-root DIR] [--gateway-env KEY=VALUE ...] [--port-base 18500]
-                            [--heap-snapshots DIR] [--out FILE.md]
+                            [--heap-snapshots DIR] [--out FILE.md] [--unary]
 
 Opens --streams streams at once against a mock that sends one chunk a second (so none ends and
 the system's core is not saturated), waits for each to start and three seconds more, and compares
@@ -36,6 +40,9 @@ streams were opened and dropped. Prints the difference per open stream: V8 heap,
 it (array buffers and other external memory) and the resident set. --heap-snapshots writes a
 heap snapshot with each reading (DIR/1.heapsnapshot before, DIR/2.heapsnapshot with the streams
 open) for bench/heap-diff.ts.
+
+--unary: unary calls instead of streams, against a mock that answers them after 60 s; a call
+counts as open 1.5 s after it was sent.
 `;
 
 const { values } = toolArgs(usage, {
@@ -48,12 +55,15 @@ const { values } = toolArgs(usage, {
     'gateway-env': { type: 'string', multiple: true },
     'heap-snapshots': { type: 'string' },
     out: { type: 'string' },
+    unary: { type: 'boolean' },
   },
 });
 
 const system = systemOption(values.system, usage);
 const streams = Number(values.streams);
 const warmupStreams = Number(values['warmup-streams']);
+const unary = values.unary === true;
+const what = unary ? 'unary calls' : 'streams';
 if (!Number.isInteger(streams) || streams < 1) fail(usage, '--streams: a positive whole number');
 if (!Number.isInteger(warmupStreams) || warmupStreams < 0) fail(usage, '--warmup-streams: a whole number');
 
@@ -65,7 +75,7 @@ interface Reading {
   arrayBuffers: number;
 }
 
-/** One open stream: resolves `started` at its first body chunk; `stop` aborts it. */
+/** One open stream: resolves `started` at its first body chunk (a unary call: 1.5 s after it was sent); `stop` aborts it. */
 interface OpenStream {
   started: Promise<void>;
   stop(): Promise<void>;
@@ -91,10 +101,16 @@ function openStream(agent: Agent, request: RequestSpec): OpenStream {
     });
     if (response.statusCode !== 200)
       throw new Error(`HTTP ${response.statusCode}: ${(await response.body.text()).slice(0, 300)}`);
+    if (unary) {
+      await response.body.text();
+      throw new Error('a unary call was answered before the reading (the mock answers after a minute)');
+    }
     for await (const _chunk of response.body) markStarted();
     throw new Error('a stream ended before the reading (the mock streams for a minute)');
   })();
   reading.catch((error: unknown) => failStart(error));
+  // A unary call's answer comes after the reading: it is open once the mock has it.
+  if (unary) setTimeout(markStarted, 1_500);
   return {
     started,
     async stop() {
@@ -148,7 +164,29 @@ const probeFile = join(environment.runDir, 'memory-probe.jsonl');
 const services: Service[] = [];
 const agent = new Agent({ connections: streams + warmupStreams, pipelining: 1, bodyTimeout: 0 });
 try {
-  services.push(await startMock(environment, 'stream'));
+  if (unary) {
+    // The 20 ms mock's place (the model odock-server's benchmark configuration routes to it),
+    // answering after a minute.
+    const url = mockUrl(environment, 'twenty');
+    services.push(
+      await startService({
+        name: 'mock-slow',
+        command: [
+          process.execPath,
+          join(environment.gatewayRoot, 'src/cli.ts'),
+          'mock-upstream',
+          '--port',
+          new URL(url).port,
+          '--no-echo',
+          '--latency-ms',
+          '60000',
+        ],
+        cpu: environment.loadCpu,
+        logFile: join(environment.runDir, 'mock-slow.log'),
+        readyUrl: `${url}/healthz`,
+      }),
+    );
+  } else services.push(await startMock(environment, 'stream'));
   services.push(await startOtlpReceiverProcess(environment));
   const target = await startSystem(environment, system, {
     nodeFlags: ['--expose-gc', '--import', fileURLToPath(new URL('./memory-probe.js', import.meta.url))],
@@ -160,9 +198,9 @@ try {
     },
   });
   services.push(target);
-  const request = requestFor(environment, system, 'stream');
+  const request = requestFor(environment, system, unary ? 'twenty' : 'stream');
 
-  process.stderr.write(`warming up ${system}: ${warmupStreams} streams opened and dropped\n`);
+  process.stderr.write(`warming up ${system}: ${warmupStreams} ${what} opened and dropped\n`);
   if (warmupStreams > 0) {
     const warm = await openAll(agent, request, warmupStreams);
     await sleep(2_000);
@@ -171,7 +209,7 @@ try {
   }
   const before = await readingOf(target, probeFile);
 
-  process.stderr.write(`opening ${streams} streams\n`);
+  process.stderr.write(`opening ${streams} ${what}\n`);
   const open = await openAll(agent, request, streams);
   await sleep(3_000);
   const during = await readingOf(target, probeFile);
@@ -182,13 +220,13 @@ try {
   const row = (label: string, reading: Reading) =>
     `| ${label} | ${mib(reading.heapUsed)} | ${mib(reading.external)} | ${mib(reading.arrayBuffers)} | ${mib(reading.rss)} |`;
   const text = [
-    `${system}: live memory after full collections, before and with ${streams} streams open (one chunk a second)`,
+    `${system}: live memory after full collections, before and with ${streams} ${what} open (${unary ? 'answered after a minute' : 'one chunk a second'})`,
     '',
     '| | V8 heap used | external | of it array buffers | resident set |',
     '| --- | ---: | ---: | ---: | ---: |',
-    row(`before (MiB; after ${warmupStreams} streams opened and dropped)`, before),
-    row(`with ${streams} streams open (MiB)`, during),
-    `| per open stream (KiB) | ${perStream('heapUsed')} | ${perStream('external')} | ${perStream('arrayBuffers')} | ${perStream('rss')} |`,
+    row(`before (MiB; after ${warmupStreams} ${what} opened and dropped)`, before),
+    row(`with ${streams} ${what} open (MiB)`, during),
+    `| per open ${unary ? 'call' : 'stream'} (KiB) | ${perStream('heapUsed')} | ${perStream('external')} | ${perStream('arrayBuffers')} | ${perStream('rss')} |`,
     '',
   ].join('\n');
   process.stdout.write(text);
