@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
-import type { Service } from './processes.ts';
-import { startService } from './processes.ts';
+import { type Service, startService } from './processes.ts';
 import {
   mockUrl,
   requestFor,
