@@ -1,10 +1,17 @@
 /**
  * OpenTelemetry trace SDK wiring. Only the composition root calls this: domain code uses
  * `@opentelemetry/api` (see spans.ts). Spans are exported by a bounded batch processor, so a
- * collector that is down costs a failed background export (counted as the `trace_export`
- * async pool), never a request's time.
+ * collector that is down costs a failed background export, never a request's time. The
+ * `trace_export` async pool accounts for every sampled span: exported (`success`), refused or
+ * lost with its export (`failed`), or dropped because the queue was full (`dropped`).
  */
-import { trace } from '@opentelemetry/api';
+import {
+  createNoopMeter,
+  type Meter,
+  type MeterProvider,
+  type ObservableCallback,
+  trace,
+} from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -29,9 +36,18 @@ export const traceExportPool = 'trace_export';
  * at once when this many are waiting, else every `scheduledDelayMillis`. It sends one export at
  * a time, so it carries at most a batch per round trip to the Collector: beside the gateway, as
  * the contract places it (3.4 ms an export under load in the benchmark), about 38,000 spans a
- * second; a Collector 30 ms away would take about 4,000, and past the queue spans are dropped.
+ * second; a Collector 30 ms away would take about 4,000, and past the queue spans are dropped
+ * (counted as `outcome="dropped"`).
  */
 const exportBatchSpans = 128;
+/** Spans that wait for their export; past it, a span is dropped (and counted). */
+const queueSpans = 4_096;
+/**
+ * Exports the exporter takes at once. A flush (on shutdown) sends the whole queue at once, a
+ * batch per export; past its limit (30 by default) the exporter refuses an export, and the spans
+ * in it would be lost.
+ */
+const concurrentExports = Math.ceil(queueSpans / exportBatchSpans) + 1;
 
 export interface Tracing {
   shutdown(): Promise<void>;
@@ -58,15 +74,19 @@ export async function startTracing(
         ? new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter({
             url: grpcUrl(settings.endpoint),
             timeoutMillis: 5_000,
+            concurrencyLimit: concurrentExports,
           })
         : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({
             url: `${settings.endpoint}/v1/traces`,
             timeoutMillis: 5_000,
+            concurrencyLimit: concurrentExports,
           });
+    const account = new ProcessorAccount(metrics);
     spanProcessors.push(
       new BatchSpanProcessor({
-        exporter: new CountingSpanExporter(exporter, metrics),
-        maxQueueSize: 4_096,
+        exporter: new CountingSpanExporter(exporter, metrics, account),
+        selfObsMeterProvider: account,
+        maxQueueSize: queueSpans,
         maxExportBatchSize: exportBatchSpans,
         scheduledDelayMillis: 1_000,
         exportTimeoutMillis: 5_000,
@@ -94,29 +114,91 @@ function grpcUrl(endpoint: string): string {
   return url.origin;
 }
 
-/** Counts span exports by outcome as the `trace_export` async pool, so export failures show in metrics. */
+const poolLabels = { async_pool_name: traceExportPool } as const;
+
+/**
+ * The batch processor's own account of its queue, which the SDK gives only to a meter
+ * (`selfObsMeterProvider`: OpenTelemetry's SDK self-observability conventions,
+ * `otel.sdk.processor.span.processed` with `error.type` `queue_full` for a span dropped because
+ * the queue was full, and the queue's size as an observable). This meter takes those two into
+ * the gateway's metrics; everything else the SDK asks of it is a no-op.
+ */
+class ProcessorAccount implements MeterProvider {
+  readonly #metrics: MetricsRecorder;
+  readonly #meter: Meter;
+  #queueSize: ObservableCallback | undefined;
+
+  constructor(metrics: MetricsRecorder) {
+    this.#metrics = metrics;
+    const noop = createNoopMeter();
+    const meter: Meter = Object.create(noop);
+    meter.createCounter = (name, options) => {
+      if (name !== 'otel.sdk.processor.span.processed') return noop.createCounter(name, options);
+      return {
+        add: (count, attributes) => {
+          if (attributes?.['error.type'] === 'queue_full')
+            this.#metrics.increment('asyncTasksTotal', { ...poolLabels, outcome: 'dropped' }, count);
+        },
+      };
+    };
+    meter.createObservableUpDownCounter = (name, options) => {
+      const observable = noop.createObservableUpDownCounter(name, options);
+      if (name !== 'otel.sdk.processor.span.queue.size') return observable;
+      return {
+        addCallback: (callback) => {
+          this.#queueSize = callback;
+        },
+        removeCallback: () => {
+          this.#queueSize = undefined;
+        },
+      };
+    };
+    this.#meter = meter;
+  }
+
+  getMeter(): Meter {
+    return this.#meter;
+  }
+
+  /** Spans waiting in the processor's queue now. */
+  queued(): number {
+    let size = 0;
+    void this.#queueSize?.({
+      observe: (value) => {
+        size = value;
+      },
+    });
+    return size;
+  }
+}
+
+/**
+ * Accounts for span exports as the `trace_export` async pool, one task per span: spans
+ * exported or lost by outcome, the queue's depth (waiting and in an export) and each export's
+ * round trip.
+ */
 class CountingSpanExporter implements SpanExporter {
   readonly #inner: SpanExporter;
   readonly #metrics: MetricsRecorder;
+  readonly #account: ProcessorAccount;
   #pending = 0;
 
-  constructor(inner: SpanExporter, metrics: MetricsRecorder) {
+  constructor(inner: SpanExporter, metrics: MetricsRecorder, account: ProcessorAccount) {
     this.#inner = inner;
     this.#metrics = metrics;
+    this.#account = account;
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     const started = performance.now();
     this.#pending += spans.length;
-    this.#metrics.set('asyncQueueDepth', this.#pending, { async_pool_name: traceExportPool });
+    this.#metrics.set('asyncQueueDepth', this.#pending + this.#account.queued(), poolLabels);
     this.#inner.export(spans, (result) => {
       this.#pending -= spans.length;
-      this.#metrics.set('asyncQueueDepth', this.#pending, { async_pool_name: traceExportPool });
+      this.#metrics.set('asyncQueueDepth', this.#pending + this.#account.queued(), poolLabels);
       const outcome = result.code === ExportResultCode.SUCCESS ? 'success' : 'failed';
-      this.#metrics.increment('asyncTasksTotal', { async_pool_name: traceExportPool, outcome });
-      this.#metrics.observe('asyncTaskDuration', (performance.now() - started) / 1000, {
-        async_pool_name: traceExportPool,
-      });
+      this.#metrics.increment('asyncTasksTotal', { ...poolLabels, outcome }, spans.length);
+      this.#metrics.observe('asyncTaskDuration', (performance.now() - started) / 1000, poolLabels);
       resultCallback(result);
     });
   }
