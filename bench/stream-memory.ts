@@ -14,9 +14,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
-import { type Service, startService } from './processes.ts';
+import type { Service } from './processes.ts';
 import {
-  mockUrl,
   requestFor,
   standaloneEnvironment,
   startMock,
@@ -163,29 +162,13 @@ const probeFile = join(environment.runDir, 'memory-probe.jsonl');
 const services: Service[] = [];
 const agent = new Agent({ connections: streams + warmupStreams, pipelining: 1, bodyTimeout: 0 });
 try {
-  if (unary) {
-    // The 20 ms mock's place (the model odock-server's benchmark configuration routes to it),
-    // answering after a minute.
-    const url = mockUrl(environment, 'twenty');
-    services.push(
-      await startService({
-        name: 'mock-slow',
-        command: [
-          process.execPath,
-          join(environment.gatewayRoot, 'src/cli.ts'),
-          'mock-upstream',
-          '--port',
-          new URL(url).port,
-          '--no-echo',
-          '--latency-ms',
-          '60000',
-        ],
-        cpu: environment.loadCpu,
-        logFile: join(environment.runDir, 'mock-slow.log'),
-        readyUrl: `${url}/healthz`,
-      }),
-    );
-  } else services.push(await startMock(environment, 'stream'));
+  // --unary: the 20 ms mock's place (the model odock-server's benchmark configuration routes
+  // to it), answering after a minute.
+  services.push(
+    await (unary
+      ? startMock(environment, 'twenty', ['--latency-ms', '60000'])
+      : startMock(environment, 'stream')),
+  );
   services.push(await startOtlpReceiverProcess(environment));
   const target = await startSystem(environment, system, {
     nodeFlags: ['--expose-gc', '--import', fileURLToPath(new URL('./memory-probe.js', import.meta.url))],

@@ -122,7 +122,15 @@ const mockLatencyFlags: Record<MockMode, (shape: StreamShape) => string[]> = {
   ],
 };
 
-export function startMock(environment: BenchEnvironment, mode: MockMode): Promise<Service> {
+/**
+ * The mock upstream of one mode, on that mode's port. `latencyFlags` replaces the mode's own
+ * latency flags (`bench/stream-memory.ts --unary`: the 20 ms mock's place answering after a minute).
+ */
+export function startMock(
+  environment: BenchEnvironment,
+  mode: MockMode,
+  latencyFlags: readonly string[] = mockLatencyFlags[mode](environment.stream),
+): Promise<Service> {
   const url = mockUrl(environment, mode);
   return startService({
     name: `mock-${mode}`,
@@ -133,7 +141,7 @@ export function startMock(environment: BenchEnvironment, mode: MockMode): Promis
       '--port',
       String(environment.portBase + ports.mock[mode]),
       '--no-echo',
-      ...mockLatencyFlags[mode](environment.stream),
+      ...latencyFlags,
     ],
     cpu: environment.loadCpu,
     logFile: join(environment.runDir, `mock-${mode}.log`),

@@ -192,15 +192,20 @@ class CountingSpanExporter implements SpanExporter {
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     const started = performance.now();
     this.#pending += spans.length;
-    this.#metrics.set('asyncQueueDepth', this.#pending + this.#account.queued(), poolLabels);
+    this.#recordDepth();
     this.#inner.export(spans, (result) => {
       this.#pending -= spans.length;
-      this.#metrics.set('asyncQueueDepth', this.#pending + this.#account.queued(), poolLabels);
+      this.#recordDepth();
       const outcome = result.code === ExportResultCode.SUCCESS ? 'success' : 'failed';
       this.#metrics.increment('asyncTasksTotal', { ...poolLabels, outcome }, spans.length);
       this.#metrics.observe('asyncTaskDuration', (performance.now() - started) / 1000, poolLabels);
       resultCallback(result);
     });
+  }
+
+  /** Spans in an export and waiting in the processor's queue. */
+  #recordDepth(): void {
+    this.#metrics.set('asyncQueueDepth', this.#pending + this.#account.queued(), poolLabels);
   }
 
   shutdown(): Promise<void> {
