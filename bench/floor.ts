@@ -13,7 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type FloorLevel, floorLevelNames, floorLevelOption, floorLevels } from './floor-proxy.ts';
-import { processCpuSeconds } from './machine.ts';
+import { cpuSnapshot, foreignLoad, processCpuSeconds, waitForQuiet } from './machine.ts';
 import { type Service, startService } from './processes.ts';
 import {
   requestFor,
@@ -116,6 +116,9 @@ function requestOf(cell: Cell) {
 
 /** CPU per request in µs, per cell, one entry per round. */
 const measured = new Map<Cell, number[]>(cells.map((cell) => [cell, []]));
+/** Other processes' CPU (the machine is shared) above which a measurement is marked. */
+const disturbed = 0.25;
+const disturbedCells = new Set<string>();
 const services: Service[] = [];
 try {
   services.push(await startMock(environment, 'twenty'));
@@ -126,14 +129,20 @@ try {
       try {
         const request = requestOf(cell);
         await runClosedLoop({ request, connections, durationS: warmupS, cpu: environment.loadCpu });
+        const own = [...services, service].map((running) => running.pid);
+        await waitForQuiet(own, { maxMs: 60_000, windowMs: 2_000, threshold: 0.1 });
+        const machineBefore = await cpuSnapshot(own);
         const before = await processCpuSeconds(service.pid);
         const result = await runClosedLoop({ request, connections, durationS, cpu: environment.loadCpu });
         const cpuUs = (((await processCpuSeconds(service.pid)) - before) * 1e6) / result.requests;
+        const { foreign } = foreignLoad(machineBefore, await cpuSnapshot(own));
         if (result.errors > 0 || result.requests === 0)
           throw new Error(`${labels(cell)}: ${result.errors} errors in ${result.requests} requests`);
         measured.get(cell)!.push(cpuUs);
+        if (foreign > disturbed) disturbedCells.add(`${cell} ${round}`);
         process.stderr.write(
-          `round ${round} ${cell}: ${Math.round(result.rps)} requests/s, ${cpuUs.toFixed(1)} µs of CPU per request\n`,
+          `round ${round} ${cell}: ${Math.round(result.rps)} requests/s, ${cpuUs.toFixed(1)} µs of CPU per request, ` +
+            `other processes ${foreign.toFixed(2)} CPUs\n`,
         );
       } finally {
         await service.stop();
@@ -154,14 +163,18 @@ const roundHeads = Array.from({ length: rounds }, (_, index) => `round ${index +
 const lines = [
   `CPU per request (µs, all threads of the process, from /proc) at ${connections} connections of the 20 ms mock, ` +
     `${durationS} s after ${warmupS} s of warm-up, each system pinned to CPU ${environment.systemCpu}; ` +
-    "share of the bare proxy's capacity = the bare proxy's median over the system's.",
+    "share of the bare proxy's capacity = the bare proxy's median over the system's. Each measurement waits " +
+    `for the machine's other processes to fall under 0.1 CPU (at most a minute); ⚠: they used more than ${disturbed} CPU during it.`,
   '',
   `| system | ${roundHeads.join(' | ')} | median | share of the bare proxy's capacity |`,
   `| --- | ${roundHeads.map(() => '---:').join(' | ')} | ---: | ---: |`,
   ...cells.map((cell) => {
     const values = measured.get(cell)!;
     const middle = median(values);
-    return `| ${labels(cell)} | ${values.map((value) => value.toFixed(1)).join(' | ')} | ${middle.toFixed(1)} | ${Math.round(
+    const rounds = values.map(
+      (value, index) => `${value.toFixed(1)}${disturbedCells.has(`${cell} ${index + 1}`) ? ' ⚠' : ''}`,
+    );
+    return `| ${labels(cell)} | ${rounds.join(' | ')} | ${middle.toFixed(1)} | ${Math.round(
       (bareMedian / middle) * 100,
     )} % |`;
   }),
