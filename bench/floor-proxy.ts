@@ -372,10 +372,10 @@ export function startFloorProxy(options: { host: string; port: number; level: Fl
   });
 }
 
-export function floorLevelOption(value: string): FloorLevel {
+export function floorLevelOption(value: string, option = '--level'): FloorLevel {
   const level = Number(value);
   if (!(floorLevels as readonly number[]).includes(level))
-    throw new Error(`--level: one of ${floorLevels.join(', ')} (got ${value})`);
+    throw new Error(`${option}: one of ${floorLevels.join(', ')} (got ${value})`);
   return level as FloorLevel;
 }
 

@@ -10,18 +10,17 @@
  * Options: `node bench/floor.ts --help`.
  */
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type FloorLevel, floorLevelNames, floorLevelOption, floorLevels } from './floor-proxy.ts';
 import { cpuSnapshot, foreignLoad, processCpuSeconds, waitForQuiet } from './machine.ts';
-import { type Service, startService } from './processes.ts';
+import type { Service } from './processes.ts';
 import {
+  floorRequest,
   requestFor,
   standaloneEnvironment,
+  startFloor,
   startMock,
   startOtlpReceiverProcess,
   startSystem,
-  systemUrl,
 } from './systems.ts';
 import { fail, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
@@ -59,7 +58,7 @@ const durationS = positive('duration', values.duration);
 const warmupS = positive('warmup', values.warmup);
 let levels: FloorLevel[];
 try {
-  levels = values.levels.split(',').map((level) => floorLevelOption(level.trim()));
+  levels = values.levels.split(',').map((level) => floorLevelOption(level.trim(), '--levels'));
 } catch (error) {
   fail(usage, (error as Error).message);
 }
@@ -83,35 +82,15 @@ const environment = await standaloneEnvironment({
   gatewayRoot: undefined,
   portBase: positive('port-base', values['port-base']),
 });
-const floorPort = environment.portBase + 30;
-
 function startCell(cell: Cell): Promise<Service> {
   if (cell === 'bare' || cell === 'odock' || cell === 'odock-notel') return startSystem(environment, cell);
-  return startService({
-    name: cell,
-    command: [
-      process.execPath,
-      // The flags the bare proxy and the gateway run with (src/node-flags.ts).
-      '--max-semi-space-size=4',
-      '--v8-pool-size=1',
-      fileURLToPath(new URL('./floor-proxy.ts', import.meta.url)),
-      '--port',
-      String(floorPort),
-      '--level',
-      cell.slice('floor-'.length),
-    ],
-    cpu: environment.systemCpu,
-    env: { PATH: process.env.PATH, NODE_ENV: 'production' },
-    logFile: join(environment.runDir, `${cell}.log`),
-    readyUrl: `http://127.0.0.1:${floorPort}/`,
-  });
+  return startFloor(environment, Number(cell.slice('floor-'.length)) as FloorLevel);
 }
 
 function requestOf(cell: Cell) {
-  if (cell === 'odock' || cell === 'odock-notel') return requestFor(environment, cell, 'twenty');
-  const bare = requestFor(environment, 'bare', 'twenty');
-  if (cell === 'bare') return bare;
-  return { ...bare, url: bare.url.replace(systemUrl(environment, 'bare'), `http://127.0.0.1:${floorPort}`) };
+  if (cell === 'bare' || cell === 'odock' || cell === 'odock-notel')
+    return requestFor(environment, cell, 'twenty');
+  return floorRequest(environment, 'twenty');
 }
 
 /** CPU per request in µs, per cell, one entry per round. */

@@ -29,20 +29,25 @@ import {
   parseCallgrind,
   parsePerfMap,
 } from './callgrind.ts';
+import { type FloorLevel, floorLevelOption } from './floor-proxy.ts';
 import type { Service } from './processes.ts';
 import {
+  floorRequest,
   requestFor,
+  type SystemProcessOptions,
   standaloneEnvironment,
+  startFloor,
   startMock,
   startOtlpReceiverProcess,
   startSystem,
   systemOption,
 } from './systems.ts';
-import { gatewayEnvironment, toolArgs } from './tool-args.ts';
+import { fail, gatewayEnvironment, toolArgs } from './tool-args.ts';
 
 const usage = `
-node bench/instructions.ts [--system odock] [--warmup 20000] [--requests 5000]
+node bench/instructions.ts [--system odock | --floor LEVEL] [--warmup 20000] [--requests 5000]
                            [--gateway-root DIR] [--top 40] [--out FILE.md] [--keep DIR]
+                           (--floor 1-6: the floor proxy at that level, bench/floor-proxy.ts)
                            [--gateway-env KEY=VALUE ...]  (odock-server's environment beyond the
                                             benchmark's, e.g. OBSERVABILITY_SAMPLE_RATE=0)
 node bench/instructions.ts --summarise DIR/odock.callgrind.out --perf-map DIR/odock.perf.map --requests 5000
@@ -51,6 +56,7 @@ node bench/instructions.ts --summarise DIR/odock.callgrind.out --perf-map DIR/od
 const { values } = toolArgs(usage, {
   options: {
     system: { type: 'string', default: 'odock' },
+    floor: { type: 'string' },
     warmup: { type: 'string', default: '20000' },
     requests: { type: 'string', default: '5000' },
     top: { type: 'string', default: '40' },
@@ -74,7 +80,15 @@ if (values.summarise !== undefined) {
   process.exit(0);
 }
 
+let floor: FloorLevel | undefined;
+try {
+  floor = values.floor === undefined ? undefined : floorLevelOption(values.floor, '--floor');
+} catch (error) {
+  fail(usage, (error as Error).message);
+}
 const system = systemOption(values.system, usage);
+/** The system's name in the output and the kept files. */
+const name = floor === undefined ? system : `floor-${floor}`;
 const warmup = Number(values.warmup);
 const measured = Number(values.requests);
 if (!(Number.isInteger(warmup) && warmup >= 0 && Number.isInteger(measured) && measured > 0))
@@ -107,8 +121,8 @@ const services: Service[] = [];
 try {
   services.push(await startMock(environment, 'zero'));
   services.push(await startOtlpReceiverProcess(environment));
-  progress(`starting ${system} under callgrind (about 10 s)`);
-  const target = await startSystem(environment, system, {
+  progress(`starting ${name} under callgrind (about 10 s)`);
+  const options: SystemProcessOptions = {
     // The perf map names generated code. The memory reducer starts full collections when the
     // allocation rate per second is low, which under callgrind it always is: off, so the count
     // holds the collections the requests cause, not the ones the slow-down causes.
@@ -126,9 +140,14 @@ try {
       ],
       readyTimeoutMs: 180_000,
     },
-  });
+  };
+  const target =
+    floor === undefined
+      ? await startSystem(environment, system, options)
+      : await startFloor(environment, floor, options);
   services.push(target);
-  const spec = requestFor(environment, system, 'zero');
+  const spec =
+    floor === undefined ? requestFor(environment, system, 'zero') : floorRequest(environment, 'zero');
   const send = sequentialSender(spec);
 
   await send(warmup, (done) => progress(`warm-up: ${done} of ${warmup} requests`));
@@ -148,7 +167,7 @@ try {
   const perfMapText = await readFile(`/tmp/perf-${target.pid}.map`, 'utf8').catch(() => '');
   const perfMap = parsePerfMap(perfMapText);
   const text = renderInstructions(
-    `${system}: ${cost.totalInstructions.toLocaleString('en-US')} instructions for ${measured} requests ` +
+    `${name}: ${cost.totalInstructions.toLocaleString('en-US')} instructions for ${measured} requests ` +
       `(0 ms mock, one connection, after ${warmup} warm-up requests; ${elapsedS.toFixed(0)} s under callgrind)`,
     cost,
     perfMap,
@@ -158,8 +177,8 @@ try {
   if (values.out !== undefined) await writeFile(values.out, text);
   if (values.keep !== undefined) {
     await mkdir(values.keep, { recursive: true });
-    await writeFile(join(values.keep, `${system}.callgrind.out`), dumpText);
-    await writeFile(join(values.keep, `${system}.perf.map`), perfMapText);
+    await writeFile(join(values.keep, `${name}.callgrind.out`), dumpText);
+    await writeFile(join(values.keep, `${name}.perf.map`), perfMapText);
   }
 } finally {
   for (const service of services.reverse()) await service.stop(30_000).catch(() => {});

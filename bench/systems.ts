@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gatewayNodeFlags } from '../src/node-flags.ts';
 import { upstreamHeader } from './bare-proxy.ts';
+import type { FloorLevel } from './floor-proxy.ts';
 import { ensureDatabase } from './machine.ts';
 import { type Service, startService } from './processes.ts';
 import { fail } from './tool-args.ts';
@@ -98,6 +99,7 @@ const ports = {
   mock: { zero: 0, twenty: 1, stream: 2 },
   otlp: 10,
   system: { bare: 20, odock: 21, 'odock-notel': 22, portkey: 23 },
+  floor: 30,
 } as const;
 
 export const mockUrl = (environment: BenchEnvironment, mode: MockMode): string =>
@@ -325,6 +327,46 @@ export async function startSystem(
         readyTimeoutMs,
       });
   }
+}
+
+/** The floor proxy (bench/floor-proxy.ts), on a port of its own beside the systems'. */
+export const floorUrl = (environment: BenchEnvironment): string =>
+  `http://127.0.0.1:${environment.portBase + ports.floor}`;
+
+/**
+ * The floor proxy at one level, started as the bare proxy is: the shipped flags, pinned to the
+ * systems' CPU, `options` as for `startSystem` (`bench/instructions.ts` runs it under callgrind).
+ */
+export function startFloor(
+  environment: BenchEnvironment,
+  level: FloorLevel,
+  options: SystemProcessOptions = {},
+): Promise<Service> {
+  return startService({
+    name: `floor-${level}`,
+    command: [
+      ...(options.launcher?.command ?? []),
+      process.execPath,
+      ...gatewayNodeFlags,
+      ...(options.nodeFlags ?? []),
+      fileURLToPath(new URL('./floor-proxy.ts', import.meta.url)),
+      '--port',
+      String(environment.portBase + ports.floor),
+      '--level',
+      String(level),
+    ],
+    cpu: environment.systemCpu,
+    env: { PATH: process.env.PATH, NODE_ENV: 'production', ...options.env },
+    logFile: join(environment.runDir, `floor-${level}.log`),
+    readyUrl: `${floorUrl(environment)}/`,
+    readyTimeoutMs: options.launcher?.readyTimeoutMs,
+  });
+}
+
+/** The floor proxy's request: the bare proxy's (the same key, body and `x-upstream`), at its own port. */
+export function floorRequest(environment: BenchEnvironment, mode: MockMode): RequestSpec {
+  const bare = requestFor(environment, 'bare', mode);
+  return { ...bare, url: bare.url.replace(systemUrl(environment, 'bare'), floorUrl(environment)) };
 }
 
 /** The chat completion each target receives for a mock mode (the same body everywhere). */
