@@ -11,6 +11,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
+import { closeOnSignals, listen, readWholeBody } from './http-server.ts';
 
 export const upstreamHeader = 'x-upstream';
 
@@ -97,32 +98,17 @@ export function startBareProxy(options: BareProxyOptions) {
     );
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () =>
-      relay(
-        request,
-        response,
-        chunks.length === 0 ? null : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
-      ),
-    );
-  });
-  return new Promise<{ url: string; close: () => Promise<void> }>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : options.port;
-      resolve({
-        url: `http://${options.host}:${port}`,
-        close: async () => {
-          server.closeAllConnections();
-          await new Promise((done) => server.close(done));
-          await agent.close();
-        },
-      });
-    });
-  });
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) =>
+    readWholeBody(request, (body) => relay(request, response, body.length === 0 ? null : body)),
+  );
+  return listen(server, options.host, options.port).then((url) => ({
+    url,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+      await agent.close();
+    },
+  }));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -139,9 +125,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     upstream: values.upstream,
   });
   process.stdout.write(`bare proxy listening on ${proxy.url}\n`);
-  const stop = () => {
-    proxy.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  closeOnSignals(proxy.close);
 }

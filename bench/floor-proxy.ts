@@ -32,6 +32,7 @@ import { parseArgs } from 'node:util';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { Agent } from 'undici';
 import { upstreamHeader } from './bare-proxy.ts';
+import { closeOnSignals, listen, readWholeBody } from './http-server.ts';
 
 export const floorLevels = [1, 2, 3, 4, 5, 6] as const;
 export type FloorLevel = (typeof floorLevels)[number];
@@ -345,31 +346,20 @@ export function startFloorProxy(options: { host: string; port: number; level: Fl
     }
   };
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () =>
-      handle(request, response, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)),
-    );
-  });
-  return new Promise<{ url: string; registry: Registry; close: () => Promise<void> }>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : options.port;
-      resolve({
-        url: `http://${options.host}:${port}`,
-        registry,
-        close: async () => {
-          clearInterval(rowFlush);
-          server.closeAllConnections();
-          await new Promise((done) => server.close(done));
-          await agent.close();
-          logSink.end();
-        },
-      });
-    });
-  });
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) =>
+    readWholeBody(request, (body) => handle(request, response, body)),
+  );
+  return listen(server, options.host, options.port).then((url) => ({
+    url,
+    registry,
+    close: async () => {
+      clearInterval(rowFlush);
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+      await agent.close();
+      logSink.end();
+    },
+  }));
 }
 
 export function floorLevelOption(value: string, option = '--level'): FloorLevel {
@@ -393,9 +383,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     level: floorLevelOption(values.level),
   });
   process.stdout.write(`floor proxy (level ${values.level}) listening on ${proxy.url}\n`);
-  const stop = () => {
-    proxy.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  closeOnSignals(proxy.close);
 }

@@ -10,6 +10,7 @@
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { closeOnSignals, listen, readWholeBody } from './http-server.ts';
 
 export interface OtlpSignalCount {
   requests: number;
@@ -52,10 +53,7 @@ export function startOtlpReceiver(options: { host: string; port: number }) {
           : request.url === '/v1/logs'
             ? 'logs'
             : 'other';
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks);
+    readWholeBody(request, (body) => {
       const count = stats[signal];
       count.requests += 1;
       count.bytes += body.length;
@@ -66,20 +64,13 @@ export function startOtlpReceiver(options: { host: string; port: number }) {
       response.end(json ? '{}' : undefined);
     });
   });
-  return new Promise<{ url: string; close: () => Promise<void> }>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : options.port;
-      resolve({
-        url: `http://${options.host}:${port}`,
-        close: async () => {
-          server.closeAllConnections();
-          await new Promise((done) => server.close(done));
-        },
-      });
-    });
-  });
+  return listen(server, options.host, options.port).then((url) => ({
+    url,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    },
+  }));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -88,9 +79,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   });
   const receiver = await startOtlpReceiver({ host: values.host, port: Number(values.port) });
   process.stdout.write(`otlp receiver listening on ${receiver.url}\n`);
-  const stop = () => {
-    receiver.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  closeOnSignals(receiver.close);
 }
