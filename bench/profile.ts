@@ -11,23 +11,27 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CpuProfile, renderProfileSummary, summariseProfile } from './cpu-profile.ts';
+import { type FloorLevel, floorLevelOption } from './floor-proxy.ts';
 import { cpuTimes, processCpuSeconds, utilisation } from './machine.ts';
 import type { Service } from './processes.ts';
 import { readSched, recordSched, renderWaits, summariseWaits } from './sched-waits.ts';
 import {
+  floorRequest,
   type MockMode,
   requestFor,
+  type SystemProcessOptions,
   standaloneEnvironment,
+  startFloor,
   startMock,
   startOtlpReceiverProcess,
   startSystem,
   systemOption,
 } from './systems.ts';
-import { gatewayEnvironment, toolArgs } from './tool-args.ts';
+import { fail, gatewayEnvironment, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
 
 const usage = `
-node bench/profile.ts [--system odock] [--mock twenty|zero] [--connections 64]
+node bench/profile.ts [--system odock | --floor LEVEL] [--mock twenty|zero] [--connections 64]
                       [--duration 20] [--warmup 3] [--keep DIR] [--out FILE.md] [--gateway-root DIR]
                       [--probe] [--no-profile] [--node-flags='--expose-gc ...']
                       [--gateway-env KEY=VALUE ...]  (odock-server's environment beyond the
@@ -42,11 +46,14 @@ node bench/profile.ts [--system odock] [--mock twenty|zero] [--connections 64]
                                        main thread was ready but waited for its core, and
                                        which task held the core; bench/sched-waits.ts)
 node bench/profile.ts --summarise FILE.cpuprofile [--requests N]
+
+--floor 1-6 profiles the floor proxy at that level (bench/floor-proxy.ts) instead of a system.
 `;
 
 const { values } = toolArgs(usage, {
   options: {
     system: { type: 'string', default: 'odock' },
+    floor: { type: 'string' },
     mock: { type: 'string', default: 'twenty' },
     connections: { type: 'string', default: '64' },
     duration: { type: 'string', default: '20' },
@@ -78,7 +85,15 @@ if (values.summarise !== undefined) {
   process.exit(0);
 }
 
+let floor: FloorLevel | undefined;
+try {
+  floor = values.floor === undefined ? undefined : floorLevelOption(values.floor, '--floor');
+} catch (error) {
+  fail(usage, (error as Error).message);
+}
 const system = systemOption(values.system, usage);
+/** What is profiled, in the output and the kept files. */
+const name = floor === undefined ? system : `floor-${floor}`;
 const allocKeep = values['alloc-keep'];
 if (!['all', 'live', 'promoted'].includes(allocKeep)) {
   process.stderr.write(`--alloc-keep must be all, live or promoted\n${usage}`);
@@ -102,7 +117,7 @@ try {
   services.push(await startMock(environment, mock));
   services.push(await startOtlpReceiverProcess(environment));
   const probeFile = join(runDir, 'loop-probe.json');
-  const target = await startSystem(environment, system, {
+  const options: SystemProcessOptions = {
     nodeFlags: [
       ...(values['node-flags']?.split(' ').filter((flag) => flag.length > 0) ?? []),
       ...(values['no-profile'] ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
@@ -117,15 +132,18 @@ try {
         ? {}
         : { BENCH_HEAP_SNAPSHOT_DIR: values['heap-snapshots'] }),
     },
-  });
+  };
+  const target =
+    floor === undefined
+      ? await startSystem(environment, system, options)
+      : await startFloor(environment, floor, options);
   services.push(target);
-  const request = requestFor(environment, system, mock);
+  const request =
+    floor === undefined ? requestFor(environment, system, mock) : floorRequest(environment, mock);
   const connections = Number(values.connections);
-  process.stderr.write(`warming up ${system} for ${values.warmup} s\n`);
+  process.stderr.write(`warming up ${name} for ${values.warmup} s\n`);
   await runClosedLoop({ request, connections, durationS: Number(values.warmup), cpu: '1' });
-  process.stderr.write(
-    `profiling ${system}: ${connections} connections, ${mock} mock, ${values.duration} s\n`,
-  );
+  process.stderr.write(`profiling ${name}: ${connections} connections, ${mock} mock, ${values.duration} s\n`);
   if (values.probe) process.kill(target.pid, 'SIGUSR2');
   const cpuBefore = await processCpuSeconds(target.pid);
   const coresBefore = await cpuTimes();
@@ -144,7 +162,7 @@ try {
     ? `loop probe (measured run): ${await readFile(probeFile, 'utf8').catch(() => 'not written')}\n\n`
     : '';
   const header =
-    `${system}, ${mock === 'zero' ? '0' : '20'} ms mock, ${connections} connections: ` +
+    `${name}, ${mock === 'zero' ? '0' : '20'} ms mock, ${connections} connections: ` +
     `${result.requests} requests, ${Math.round(result.rps)} requests/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms; ` +
     `process CPU ${((cpuMs * 1000) / result.requests).toFixed(1)} µs per request (all threads, from /proc), ` +
     `CPU 0 busy ${(coreBusy * 100).toFixed(0)} % of which this process ${((cpuMs / (toUs / 1000 - fromUs / 1000)) * 100).toFixed(0)} %\n` +
@@ -175,6 +193,6 @@ try {
   for (const service of services.reverse()) await service.stop().catch(() => {});
   // The system's own output (e.g. `--node-flags=--trace-gc`) is kept with the profile.
   if (values.keep !== undefined)
-    await copyFile(join(runDir, `${system}.log`), join(values.keep, `${system}.log`)).catch(() => {});
+    await copyFile(join(runDir, `${name}.log`), join(values.keep, `${name}.log`)).catch(() => {});
   await rm(runDir, { recursive: true, force: true }).catch(() => {});
 }
