@@ -14,13 +14,12 @@ import { type FloorLevel, floorLevelNames, floorLevelOption, floorLevels } from 
 import { cpuSnapshot, foreignLoad, processCpuSeconds, waitForQuiet } from './machine.ts';
 import type { Service } from './processes.ts';
 import {
-  floorRequest,
-  requestFor,
   standaloneEnvironment,
-  startFloor,
   startMock,
   startOtlpReceiverProcess,
-  startSystem,
+  startTarget,
+  type ToolTarget,
+  targetRequest,
 } from './systems.ts';
 import { fail, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
@@ -63,7 +62,7 @@ try {
   fail(usage, (error as Error).message);
 }
 
-type Cell = 'bare' | `floor-${FloorLevel}` | 'odock-notel' | 'odock';
+type Cell = Extract<ToolTarget, 'bare' | `floor-${FloorLevel}` | 'odock-notel' | 'odock'>;
 const cells: Cell[] = [
   'bare',
   ...levels.map((level): Cell => `floor-${level}`),
@@ -82,17 +81,6 @@ const environment = await standaloneEnvironment({
   gatewayRoot: undefined,
   portBase: positive('port-base', values['port-base']),
 });
-function startCell(cell: Cell): Promise<Service> {
-  if (cell === 'bare' || cell === 'odock' || cell === 'odock-notel') return startSystem(environment, cell);
-  return startFloor(environment, Number(cell.slice('floor-'.length)) as FloorLevel);
-}
-
-function requestOf(cell: Cell) {
-  if (cell === 'bare' || cell === 'odock' || cell === 'odock-notel')
-    return requestFor(environment, cell, 'twenty');
-  return floorRequest(environment, 'twenty');
-}
-
 /** CPU per request in µs, per cell, one entry per round. */
 const measured = new Map<Cell, number[]>(cells.map((cell) => [cell, []]));
 /** Other processes' CPU (the machine is shared) above which a measurement is marked. */
@@ -104,9 +92,9 @@ try {
   services.push(await startOtlpReceiverProcess(environment));
   for (let round = 1; round <= rounds; round += 1) {
     for (const cell of cells) {
-      const service = await startCell(cell);
+      const service = await startTarget(environment, cell);
       try {
-        const request = requestOf(cell);
+        const request = targetRequest(environment, cell, 'twenty');
         await runClosedLoop({ request, connections, durationS: warmupS, cpu: environment.loadCpu });
         const own = [...services, service].map((running) => running.pid);
         await waitForQuiet(own, { maxMs: 60_000, windowMs: 2_000, threshold: 0.1 });

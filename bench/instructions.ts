@@ -29,20 +29,18 @@ import {
   parseCallgrind,
   parsePerfMap,
 } from './callgrind.ts';
-import { type FloorLevel, floorLevelOption } from './floor-proxy.ts';
 import type { Service } from './processes.ts';
 import {
-  floorRequest,
-  requestFor,
+  type requestFor,
   type SystemProcessOptions,
   standaloneEnvironment,
-  startFloor,
   startMock,
   startOtlpReceiverProcess,
-  startSystem,
-  systemOption,
+  startTarget,
+  targetOption,
+  targetRequest,
 } from './systems.ts';
-import { fail, gatewayEnvironment, toolArgs } from './tool-args.ts';
+import { gatewayEnvironment, toolArgs } from './tool-args.ts';
 
 const usage = `
 node bench/instructions.ts [--system odock | --floor LEVEL] [--warmup 20000] [--requests 5000]
@@ -80,15 +78,8 @@ if (values.summarise !== undefined) {
   process.exit(0);
 }
 
-let floor: FloorLevel | undefined;
-try {
-  floor = values.floor === undefined ? undefined : floorLevelOption(values.floor, '--floor');
-} catch (error) {
-  fail(usage, (error as Error).message);
-}
-const system = systemOption(values.system, usage);
-/** The system's name in the output and the kept files. */
-const name = floor === undefined ? system : `floor-${floor}`;
+/** What is run: a system, or the floor proxy (`--floor`); its name in the output and the kept files. */
+const name = targetOption(values.system, values.floor, usage);
 const warmup = Number(values.warmup);
 const measured = Number(values.requests);
 if (!(Number.isInteger(warmup) && warmup >= 0 && Number.isInteger(measured) && measured > 0))
@@ -141,13 +132,9 @@ try {
       readyTimeoutMs: 180_000,
     },
   };
-  const target =
-    floor === undefined
-      ? await startSystem(environment, system, options)
-      : await startFloor(environment, floor, options);
+  const target = await startTarget(environment, name, options);
   services.push(target);
-  const spec =
-    floor === undefined ? requestFor(environment, system, 'zero') : floorRequest(environment, 'zero');
+  const spec = targetRequest(environment, name, 'zero');
   const send = sequentialSender(spec);
 
   await send(warmup, (done) => progress(`warm-up: ${done} of ${warmup} requests`));

@@ -11,23 +11,20 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CpuProfile, renderProfileSummary, summariseProfile } from './cpu-profile.ts';
-import { type FloorLevel, floorLevelOption } from './floor-proxy.ts';
 import { cpuTimes, processCpuSeconds, utilisation } from './machine.ts';
 import type { Service } from './processes.ts';
 import { readSched, recordSched, renderWaits, summariseWaits } from './sched-waits.ts';
 import {
-  floorRequest,
   type MockMode,
-  requestFor,
   type SystemProcessOptions,
   standaloneEnvironment,
-  startFloor,
   startMock,
   startOtlpReceiverProcess,
-  startSystem,
-  systemOption,
+  startTarget,
+  targetOption,
+  targetRequest,
 } from './systems.ts';
-import { fail, gatewayEnvironment, toolArgs } from './tool-args.ts';
+import { gatewayEnvironment, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
 
 const usage = `
@@ -85,15 +82,8 @@ if (values.summarise !== undefined) {
   process.exit(0);
 }
 
-let floor: FloorLevel | undefined;
-try {
-  floor = values.floor === undefined ? undefined : floorLevelOption(values.floor, '--floor');
-} catch (error) {
-  fail(usage, (error as Error).message);
-}
-const system = systemOption(values.system, usage);
-/** What is profiled, in the output and the kept files. */
-const name = floor === undefined ? system : `floor-${floor}`;
+/** What is run: a system, or the floor proxy (`--floor`); its name in the output and the kept files. */
+const name = targetOption(values.system, values.floor, usage);
 const allocKeep = values['alloc-keep'];
 if (!['all', 'live', 'promoted'].includes(allocKeep)) {
   process.stderr.write(`--alloc-keep must be all, live or promoted\n${usage}`);
@@ -133,13 +123,9 @@ try {
         : { BENCH_HEAP_SNAPSHOT_DIR: values['heap-snapshots'] }),
     },
   };
-  const target =
-    floor === undefined
-      ? await startSystem(environment, system, options)
-      : await startFloor(environment, floor, options);
+  const target = await startTarget(environment, name, options);
   services.push(target);
-  const request =
-    floor === undefined ? requestFor(environment, system, mock) : floorRequest(environment, mock);
+  const request = targetRequest(environment, name, mock);
   const connections = Number(values.connections);
   process.stderr.write(`warming up ${name} for ${values.warmup} s\n`);
   await runClosedLoop({ request, connections, durationS: Number(values.warmup), cpu: '1' });

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gatewayNodeFlags } from '../src/node-flags.ts';
 import { upstreamHeader } from './bare-proxy.ts';
-import type { FloorLevel } from './floor-proxy.ts';
+import { type FloorLevel, floorLevelOption } from './floor-proxy.ts';
 import { ensureDatabase } from './machine.ts';
 import { type Service, startService } from './processes.ts';
 import { fail } from './tool-args.ts';
@@ -62,6 +62,45 @@ export function systemOption(value: string, usage: string): SystemId {
   if (!(systemIds as readonly string[]).includes(value))
     return fail(usage, `--system: one of ${systemIds.join(', ')}`);
   return value as SystemId;
+}
+
+/** What a tool runs and loads: a system of the benchmark, or the floor proxy at a level. */
+export type ToolTarget = SystemId | `floor-${FloorLevel}`;
+
+/** `--system S` or, when given, `--floor LEVEL` (which wins): the tool's target. */
+export function targetOption(system: string, floor: string | undefined, usage: string): ToolTarget {
+  if (floor === undefined) return systemOption(system, usage);
+  try {
+    return `floor-${floorLevelOption(floor, '--floor')}`;
+  } catch (error) {
+    return fail(usage, (error as Error).message);
+  }
+}
+
+const floorLevelOf = (target: ToolTarget): FloorLevel | undefined =>
+  target.startsWith('floor-') ? (Number(target.slice('floor-'.length)) as FloorLevel) : undefined;
+
+/** Starts a target as `startSystem` starts a system. */
+export function startTarget(
+  environment: BenchEnvironment,
+  target: ToolTarget,
+  options: SystemProcessOptions = {},
+): Promise<Service> {
+  const level = floorLevelOf(target);
+  return level === undefined
+    ? startSystem(environment, target as SystemId, options)
+    : startFloor(environment, level, options);
+}
+
+/** The request a target receives for a mock mode. */
+export function targetRequest(
+  environment: BenchEnvironment,
+  target: ToolTarget,
+  mode: MockMode,
+): RequestSpec {
+  return floorLevelOf(target) === undefined
+    ? requestFor(environment, target as SystemId, mode)
+    : floorRequest(environment, mode);
 }
 
 /**
