@@ -117,6 +117,14 @@ export interface RequestContext {
   readonly stageOutcomes: StageOutcomes;
 }
 
+/**
+ * A new context. Made by constructors, not as one nested object literal: V8 may decide to
+ * allocate a literal's objects in the old generation for good (allocation-site pretenuring),
+ * and a request's context there keeps everything it pointed to alive through young-generation
+ * collections after the request is over (docs/performance.md, "What a unary call promotes").
+ * The gateway's flags turn that decision off for every literal (src/node-flags.ts); this one
+ * holds the whole request, so it does not depend on them.
+ */
 export function createRequestContext(init: {
   requestId: string;
   route: string;
@@ -124,34 +132,57 @@ export function createRequestContext(init: {
   signal: AbortSignal;
   traceparent: string | undefined;
 }): RequestContext {
-  return {
-    requestId: init.requestId,
-    startedAt: performance.now(),
-    receivedAt: new Date(),
-    route: init.route,
-    endpoint: init.endpoint,
-    signal: init.signal,
-    traceparent: init.traceparent,
-    traceId: undefined,
-    span: undefined,
-    principal: undefined,
-    model: undefined,
-    requestedModel: undefined,
-    outcome: {
-      status: 0,
-      errorCode: undefined,
-      stream: false,
-      streamOutcome: undefined,
-      usage: undefined,
-      rawUsage: undefined,
-      costNanos: 0n,
-      providerRequestId: undefined,
-      responseModel: undefined,
-      upstreamStartedAt: undefined,
-      upstreamEndedAt: undefined,
-      timeToFirstTokenMs: undefined,
-      attempts: [],
-    },
-    stageOutcomes: { plugins: [], safety: [], rateLimits: [] },
-  };
+  return new Context(init.requestId, init.route, init.endpoint, init.signal, init.traceparent);
+}
+
+class Outcome implements CallOutcome {
+  status = 0;
+  errorCode: ErrorCode | undefined = undefined;
+  stream = false;
+  streamOutcome: StreamOutcome | undefined = undefined;
+  usage: TokenUsage | undefined = undefined;
+  rawUsage: unknown = undefined;
+  costNanos = 0n;
+  providerRequestId: string | undefined = undefined;
+  responseModel: string | undefined = undefined;
+  upstreamStartedAt: number | undefined = undefined;
+  upstreamEndedAt: number | undefined = undefined;
+  timeToFirstTokenMs: number | undefined = undefined;
+  attempts: UpstreamAttempt[] = [] as UpstreamAttempt[];
+}
+
+class Outcomes implements StageOutcomes {
+  readonly plugins = [] as PluginExecution[];
+  readonly safety = [] as SafetyDecision[];
+  readonly rateLimits = [] as RateLimitOutcome[];
+}
+
+class Context implements RequestContext {
+  readonly startedAt = performance.now();
+  readonly receivedAt = new Date();
+  traceId: string | undefined = undefined;
+  span: Span | undefined = undefined;
+  principal: Principal | undefined = undefined;
+  model: ResolvedModel | undefined = undefined;
+  requestedModel: string | undefined = undefined;
+  readonly outcome = new Outcome();
+  readonly stageOutcomes = new Outcomes();
+  readonly requestId: string;
+  readonly route: string;
+  readonly endpoint: Endpoint;
+  readonly signal: AbortSignal;
+  readonly traceparent: string | undefined;
+  constructor(
+    requestId: string,
+    route: string,
+    endpoint: Endpoint,
+    signal: AbortSignal,
+    traceparent: string | undefined,
+  ) {
+    this.requestId = requestId;
+    this.route = route;
+    this.endpoint = endpoint;
+    this.signal = signal;
+    this.traceparent = traceparent;
+  }
 }
