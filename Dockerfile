@@ -34,5 +34,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=5 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 STOPSIGNAL SIGTERM
 # Node flags: src/node-flags.ts (why, and the measurement behind them).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--v8-pool-size=1", "bin/odock-server.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--v8-pool-size=1", "--no-allocation-site-pretenuring", "--heap-growing-percent=100", "bin/odock-server.js"]
 CMD ["serve"]

@@ -106,7 +106,7 @@ function startProcessMemoryLimit(
       // The moves in between are many under pressure: the two ends are what an operator needs.
       if (previous === 0) logger.info(fields, 'memory soft limit: heap growth bounded');
       else if (heap_growing_percent === 0)
-        logger.info(fields, 'memory soft limit: heap growth left to V8 again');
+        logger.info(fields, 'memory soft limit: heap growth as started again');
       else logger.debug(fields, 'memory soft limit: heap growth changed');
     },
   });

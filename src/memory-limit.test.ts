@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { heapGrowingPercent, memoryLimitBytes, startMemoryLimit } from './memory-limit.ts';
+import {
+  heapGrowingPercent,
+  memoryLimitBytes,
+  startMemoryLimit,
+  startupHeapGrowingPercent,
+} from './memory-limit.ts';
 
 const mib = 1024 * 1024;
 
@@ -45,6 +50,7 @@ describe('the soft memory limit', () => {
       intervalMs: 2,
       rss: () => readings[Math.min(index++, readings.length - 1)]!,
       apply: (percent) => applied.push(percent),
+      unboundedPercent: 0,
       onChange: (percent, previous) => changes.push([percent, previous]),
     });
     while (index < readings.length + 2) await new Promise((resolve) => setTimeout(resolve, 2));
@@ -64,10 +70,43 @@ describe('the soft memory limit', () => {
       intervalMs: 60_000,
       rss: () => 95 * mib,
       apply: (percent) => applied.push(percent),
+      unboundedPercent: 0,
     });
     assert.equal(again.percent, 10, 'the first reading is taken at once');
     again.stop();
     assert.deepEqual(applied.slice(-2), [10, 0]);
+  });
+
+  test("puts back the percent the process was started with, not V8's own, when the bound lifts", async () => {
+    const readings = [75, 50].map((share) => share * mib);
+    let index = 0;
+    const applied: number[] = [];
+    const limiter = startMemoryLimit({
+      limitBytes: 100 * mib,
+      intervalMs: 2,
+      unboundedPercent: 100,
+      rss: () => readings[Math.min(index++, readings.length - 1)]!,
+      apply: (percent) => applied.push(percent),
+    });
+    while (index < readings.length + 2) await new Promise((resolve) => setTimeout(resolve, 2));
+    assert.deepEqual(applied, [80, 100], 'bounded at 75 %, then the startup value at 50 %');
+    assert.equal(limiter.percent, 0, 'no bound of its own in force');
+    const held = startMemoryLimit({
+      limitBytes: 100 * mib,
+      intervalMs: 60_000,
+      unboundedPercent: 100,
+      rss: () => 95 * mib,
+      apply: (percent) => applied.push(percent),
+    });
+    held.stop();
+    assert.deepEqual(applied.slice(-2), [10, 100]);
+  });
+
+  test('reads the startup percent from the process flags, the last one winning', () => {
+    assert.equal(startupHeapGrowingPercent([]), 0);
+    assert.equal(startupHeapGrowingPercent(['--max-semi-space-size=4', '--heap-growing-percent=100']), 100);
+    assert.equal(startupHeapGrowingPercent(['--heap_growing_percent=50', '--heap-growing-percent=30']), 30);
+    assert.equal(startupHeapGrowingPercent(['--heap-growing-percent']), 0, 'no value: not a setting');
   });
 
   test('bounds what V8 lets the old generation grow to, set while the process runs', async () => {

@@ -9,7 +9,9 @@
  * `--heap-growing-percent=P` fixes that factor at 1 + P/100, and V8 reads it each time it sets
  * the limit, so it takes effect at the next full collection when it is changed at run time
  * (`v8.setFlagsFromString`; 0 gives the choice back to V8). The limiter reads the resident set
- * a few times a second and sets P from how close it is to the limit (`heapGrowingPercent`).
+ * a few times a second and sets P from how close it is to the limit (`heapGrowingPercent`); away
+ * from the limit it puts back the value the process was started with (the gateway starts with
+ * `--heap-growing-percent=100`, src/node-flags.ts), or 0 when it was started without one.
  *
  * The limit is soft: memory outside V8's old generation (sockets, buffers, code) is not bounded
  * by it, and live objects above it are never freed. Off unless configured
@@ -57,10 +59,23 @@ export function memoryLimitBytes(
 }
 
 export interface MemoryLimiter {
-  /** The heap growing percent in force (0: V8's own). */
+  /** The heap growing percent the limit has set (0: none, the process's own is in force). */
   readonly percent: number;
-  /** Stops reading and gives the growth factor back to V8. */
+  /** Stops reading and puts the process's own growth factor back. */
   stop(): void;
+}
+
+/**
+ * The `--heap-growing-percent` the process was started with (the last one wins, as in V8), or 0
+ * (V8's own factor) without one.
+ */
+export function startupHeapGrowingPercent(execArgv: readonly string[] = process.execArgv): number {
+  let percent = 0;
+  for (const argument of execArgv) {
+    const match = /^--heap[-_]growing[-_]percent=(\d+)$/.exec(argument);
+    if (match !== null) percent = Number(match[1]);
+  }
+  return percent;
 }
 
 export interface MemoryLimitOptions {
@@ -70,6 +85,8 @@ export interface MemoryLimitOptions {
   rss?: () => number;
   /** Sets V8's heap growing percent (default: `v8.setFlagsFromString`). */
   apply?: (percent: number) => void;
+  /** What is set when the limit does not bound the heap (default: `startupHeapGrowingPercent()`). */
+  unboundedPercent?: number;
   /** Told each change, with the one before and the resident set that caused it. */
   onChange?: (percent: number, previous: number, rssBytes: number) => void;
 }
@@ -78,12 +95,13 @@ export function startMemoryLimit(options: MemoryLimitOptions): MemoryLimiter {
   const rss = options.rss ?? process.memoryUsage.rss;
   const apply =
     options.apply ?? ((percent: number) => v8.setFlagsFromString(`--heap-growing-percent=${percent}`));
+  const unbounded = options.unboundedPercent ?? startupHeapGrowingPercent();
   let percent = 0;
   const check = () => {
     const resident = rss();
     const next = heapGrowingPercent(resident, options.limitBytes, percent);
     if (next === percent) return;
-    apply(next);
+    apply(next === 0 ? unbounded : next);
     const previous = percent;
     percent = next;
     options.onChange?.(next, previous, resident);
@@ -97,7 +115,7 @@ export function startMemoryLimit(options: MemoryLimitOptions): MemoryLimiter {
     },
     stop() {
       clearInterval(timer);
-      if (percent !== 0) apply(0);
+      if (percent !== 0) apply(unbounded);
       percent = 0;
     },
   };

@@ -20,10 +20,39 @@
  * 31-35) at the same or less CPU per request. On a machine with cores to spare, fewer helpers
  * make collections take longer in wall-clock time, but off the main thread.
  *
- * Not here on purpose: `--heap-growing-percent=50` bounds the heap's growth (peak RSS with 1,000
- * open streams 206-210 MiB instead of 264-357) but costs 5-10 % more CPU per request at all
- * times. The soft memory limit (`ODOCK_MEMORY_LIMIT_MB`, src/memory-limit.ts) sets that flag
+ * `--no-allocation-site-pretenuring`: V8 watches object and array literals, and once most of what
+ * one literal made is still alive at a young-generation collection (85 %, in one collection) it
+ * allocates that literal's objects in the old generation from then on, for the life of the
+ * process. A request's objects made when it arrives live as long as its upstream call, 20 ms and
+ * more, about as long as the time between two scavenges under load; which of them crossed the
+ * line changed from run to run. The cost was not the few objects themselves: a request's object
+ * in the old generation stays there, dead, until the next full collection, and every young
+ * object it pointed to is kept alive by it at each scavenge, copied twice and promoted (a
+ * garbage collector's nepotism). With the request context made that way, 3-5 KiB per unary
+ * call ended in the old generation, the floor proxy's 0.2 (`--trace-gc-nvp`: 275-300 KB
+ * promoted per scavenge against 22); with this flag 27-33 KB, and 1.5 KiB per call of old
+ * garbage in all with telemetry on (docs/performance.md, "What a unary call promotes").
+ *
+ * `--heap-growing-percent=100`: the old generation may grow to twice what was alive after a full
+ * collection before the next one starts. V8's own factor follows the rate at which the old
+ * generation fills: the less a request promotes, the tighter V8 sets it (to keep the time spent
+ * marking about the same), so promoting less alone did not make full collections rarer (one
+ * every 1.5-2 s at 64 connections either way). Fixed at 2, they come every 4-5 s at 64
+ * connections and once in 15 s at 16, whose p99 fell 0.4-1.5 ms in three interleaved pairs,
+ * with the resident set 145-154 MiB against 161-166. Under a high allocation rate V8 chose up to
+ * 4 itself (1,000 open streams): there the fixed factor bounds the heap lower than V8 did. The
+ * soft memory limit (`ODOCK_MEMORY_LIMIT_MB`, src/memory-limit.ts) lowers it near the limit and
+ * gives it back afterwards.
+ *
+ * Not here on purpose: `--heap-growing-percent=50` bounds the heap's growth further (peak RSS
+ * with 1,000 open streams 206-210 MiB instead of 264-357) but costs 5-10 % more CPU per request
+ * at all times. The soft memory limit (`ODOCK_MEMORY_LIMIT_MB`, src/memory-limit.ts) sets that flag
  * while the process runs, only when the resident set nears the limit (docs/performance.md,
  * "Memory with 1,000 streams open").
  */
-export const gatewayNodeFlags: readonly string[] = ['--max-semi-space-size=4', '--v8-pool-size=1'];
+export const gatewayNodeFlags: readonly string[] = [
+  '--max-semi-space-size=4',
+  '--v8-pool-size=1',
+  '--no-allocation-site-pretenuring',
+  '--heap-growing-percent=100',
+];
