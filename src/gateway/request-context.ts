@@ -148,7 +148,7 @@ class Outcome implements CallOutcome {
   upstreamStartedAt: number | undefined = undefined;
   upstreamEndedAt: number | undefined = undefined;
   timeToFirstTokenMs: number | undefined = undefined;
-  attempts: UpstreamAttempt[] = [] as UpstreamAttempt[];
+  attempts: UpstreamAttempt[] = [];
 }
 
 class Outcomes implements StageOutcomes {
