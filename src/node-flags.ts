@@ -27,7 +27,7 @@
  * more, about as long as the time between two scavenges under load; which of them crossed the
  * line changed from run to run. The cost was not the few objects themselves: a request's object
  * in the old generation stays there, dead, until the next full collection, and every young
- * object it pointed to is kept alive by it at each scavenge, copied twice and promoted (a
+ * object it pointed to is kept alive by it at each scavenge, copied once and then promoted (a
  * garbage collector's nepotism). With the request context made that way, 3-5 KiB per unary
  * call ended in the old generation, the floor proxy's 0.2 (`--trace-gc-nvp`: 275-300 KB
  * promoted per scavenge against 22); with this flag 27-33 KB, and 1.5 KiB per call of old
@@ -37,12 +37,11 @@
  * collection before the next one starts. V8's own factor follows the rate at which the old
  * generation fills: the less a request promotes, the tighter V8 sets it (to keep the time spent
  * marking about the same), so promoting less alone did not make full collections rarer (one
- * every 1.5-2 s at 64 connections either way). Fixed at 2, they come every 4-5 s at 64
+ * every 1.3-2.7 s at 64 connections either way). Fixed at 2, they come every 4-5 s at 64
  * connections and once in 15 s at 16, whose p99 fell 0.4-1.5 ms in three interleaved pairs,
  * with the resident set 145-154 MiB against 161-166. Under a high allocation rate V8 chose up to
  * 4 itself (1,000 open streams): there the fixed factor bounds the heap lower than V8 did. The
- * soft memory limit (`ODOCK_MEMORY_LIMIT_MB`, src/memory-limit.ts) lowers it near the limit and
- * gives it back afterwards.
+ * soft memory limit below puts 100 back when it lets go.
  *
  * Not here on purpose: `--heap-growing-percent=50` bounds the heap's growth further (peak RSS
  * with 1,000 open streams 206-210 MiB instead of 264-357) but costs 5-10 % more CPU per request
