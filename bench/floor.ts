@@ -13,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { type FloorLevel, floorLevelNames, floorLevelOption, floorLevels } from './floor-proxy.ts';
 import { cpuSnapshot, foreignLoad, processCpuSeconds, waitForQuiet } from './machine.ts';
 import type { Service } from './processes.ts';
+import { median } from './results.ts';
 import {
   standaloneEnvironment,
   startMock,
@@ -120,11 +121,6 @@ try {
   for (const service of services.reverse()) await service.stop().catch(() => {});
 }
 
-const median = (numbers: readonly number[]) => {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 const bareMedian = median(measured.get('bare')!);
 const roundHeads = Array.from({ length: rounds }, (_, index) => `round ${index + 1}`);
 const lines = [

@@ -1,6 +1,6 @@
 /**
  * Command-line options of `npm run bench` and the three presets: `full` (the published run,
- * about 12 minutes), `--quick` (the same matrix with short measurements, about 3 minutes) and
+ * about 17 minutes), `--quick` (the same matrix with short measurements, about 3 minutes) and
  * `--smoke` (a few seconds, bare proxy and odock only; what test/bench-smoke.test.ts runs).
  */
 import { resolve } from 'node:path';
@@ -42,6 +42,13 @@ export interface Preset {
   /** Latency matrix cells: concurrency at the 0 ms mock and at the 20 ms mock. */
   zeroMockConcurrencies: readonly number[];
   twentyMockConcurrencies: readonly number[];
+  /**
+   * Extra interleaved runs of the CPU cell (c=64 at the 20 ms mock; the matrix's first cell
+   * without it) after the latency matrix, each as long as a latency cell. CPU per request and
+   * the capacity ratios are the median over the cell and these rounds: one 8-second cell moves
+   * by ±20 % on a shared VM.
+   */
+  cpuRounds: number;
   /** Closed-loop connection counts tried in the throughput search, in order. */
   searchLadder: readonly number[];
   streamConcurrencies: readonly number[];
@@ -76,6 +83,7 @@ export const presets: Record<PresetName, Preset> = {
     },
     zeroMockConcurrencies: [1],
     twentyMockConcurrencies: [1, 10, 64],
+    cpuRounds: 3,
     searchLadder: fullLadder,
     streamConcurrencies: [1, 64],
     memoryStreams: 1000,
@@ -101,6 +109,7 @@ export const presets: Record<PresetName, Preset> = {
     },
     zeroMockConcurrencies: [1],
     twentyMockConcurrencies: [1, 10, 64],
+    cpuRounds: 1,
     searchLadder: [32, 64, 128, 192, 256, 384],
     streamConcurrencies: [1, 64],
     memoryStreams: 1000,
@@ -126,6 +135,7 @@ export const presets: Record<PresetName, Preset> = {
     },
     zeroMockConcurrencies: [1],
     twentyMockConcurrencies: [],
+    cpuRounds: 1,
     searchLadder: [8],
     streamConcurrencies: [1],
     memoryStreams: 10,

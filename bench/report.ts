@@ -13,8 +13,11 @@ import {
   addedOpenLoop,
   addedTimeToFirstToken,
   type BenchResults,
+  capacity,
   capacityRatios,
   checkTargets,
+  cpuCellOf,
+  cpuPerRequest,
   errorRate,
   type Measurement,
   type Ratios,
@@ -175,34 +178,35 @@ export function renderMarkdown(results: BenchResults): string {
         triple(addedTimeToFirstToken(results, system, concurrency)),
       ),
     );
-  const cpuCell = results.latency.find((m) => m.mock === 'twenty' && m.concurrency === 64)
-    ? { mock: 'twenty', concurrency: 64 }
-    : { mock: 'zero', concurrency: 1 };
-  if (results.latency.length > 0)
+  const cpuCell = cpuCellOf(results);
+  const where =
+    cpuCell === undefined
+      ? 'c=64, 20 ms mock'
+      : `c=${cpuCell.concurrency}, ${cpuCell.mock === 'zero' ? '0' : '20'} ms mock`;
+  if (cpuCell !== undefined) {
+    const runs = Math.max(0, ...systems.map((system) => cpuPerRequest(results, system)?.values.length ?? 0));
     summaryRows.push(
       row(
-        `CPU per request (ms), c=${cpuCell.concurrency}, ${cpuCell.mock === 'zero' ? '0' : '20'} ms mock`,
-        (system) =>
-          number(
-            results.latency.find(
-              (m) => m.target === system && m.mock === cpuCell.mock && m.concurrency === cpuCell.concurrency,
-            )?.cpuMsPerRequest,
-            3,
-          ),
-      ),
-    );
-  if (results.latency.length > 0)
-    summaryRows.push(
-      row(
-        `CPU capacity per core: 1 / CPU per request (c=${cpuCell.concurrency}, ${cpuCell.mock === 'zero' ? '0' : '20'} ms mock), requests/s`,
+        runs > 1
+          ? `CPU per request (ms), ${where}: median of ${runs} interleaved runs (lowest-highest)`
+          : `CPU per request (ms), ${where}`,
         (system) => {
-          const perRequest = results.latency.find(
-            (m) => m.target === system && m.mock === cpuCell.mock && m.concurrency === cpuCell.concurrency,
-          )?.cpuMsPerRequest;
-          return perRequest === undefined ? 'n/a' : integer(1000 / perRequest);
+          const perRequest = cpuPerRequest(results, system);
+          if (perRequest === undefined) return 'n/a';
+          const { median, values } = perRequest;
+          return values.length > 1
+            ? `${number(median, 3)} (${number(Math.min(...values), 3)}-${number(Math.max(...values), 3)})`
+            : number(median, 3);
         },
       ),
     );
+    summaryRows.push(
+      row(`CPU capacity per core: 1 / median CPU per request (${where}), requests/s`, (system) => {
+        const value = capacity(results, system);
+        return value === undefined ? 'n/a' : integer(value);
+      }),
+    );
+  }
   summaryRows.push(
     row('peak RSS before the many-streams run (MiB)', (system) =>
       number(results.memory[system]?.runPeakMiB, 0),
@@ -225,7 +229,7 @@ export function renderMarkdown(results: BenchResults): string {
   const measures: Array<[string, Ratios]> = [
     ["max requests/s at added p99 ≤ 5 ms (the issue's measure)", ratios(results)],
     ['saturation requests/s (most reached in the search, any latency)', saturationRatios(results)],
-    ['CPU capacity (1 / CPU per request, c=64, 20 ms mock)', capacityRatios(results)],
+    [`CPU capacity (1 / median CPU per request, ${where})`, capacityRatios(results)],
   ];
   const asPercent = (value: number | undefined) => (value === undefined ? 'n/a' : percent(value));
   sections.push(
@@ -284,10 +288,13 @@ export function renderMarkdown(results: BenchResults): string {
       table(
         detailHeader,
         results.latency.map((m) =>
+          // A CPU round has no direct run of its own to subtract: its added latency is left out.
           measurementRow(
-            `${m.mock === 'zero' ? '0' : '20'} ms mock, c=${m.concurrency}`,
+            `${m.mock === 'zero' ? '0' : '20'} ms mock, c=${m.concurrency}${m.round === undefined ? '' : `, CPU round ${m.round}`}`,
             m,
-            m.target === 'direct' ? undefined : addedLatency(results, m.target, m.mock, m.concurrency!),
+            m.target === 'direct' || m.round !== undefined
+              ? undefined
+              : addedLatency(results, m.target, m.mock, m.concurrency!),
           ),
         ),
       ),

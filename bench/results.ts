@@ -20,6 +20,8 @@ export interface Measurement {
   result: LoadResult;
   /** CPU time of the target's process per request (stream), in ms; absent for the mock itself. */
   cpuMsPerRequest?: number;
+  /** A closed-loop run of the CPU cell repeated after the latency matrix (1, 2, ...); absent for the matrix's own cell. */
+  round?: number;
   /** Utilisation (0..1) of the systems' core and of the load generator's core during the run. */
   systemCoreBusy?: number;
   loadCoreBusy?: number;
@@ -191,12 +193,46 @@ export function saturationRatios(results: BenchResults): Ratios {
 }
 
 /** Requests/s one core could serve at the CPU per request measured at c=64 with the 20 ms mock. */
+/** The closed-loop cell CPU per request is read from: c=64 at the 20 ms mock, else the matrix's first cell. */
+export function cpuCellOf(results: BenchResults): { mock: MockMode; concurrency: number } | undefined {
+  const cell =
+    results.latency.find((measurement) => measurement.mock === 'twenty' && measurement.concurrency === 64) ??
+    results.latency[0];
+  return cell === undefined ? undefined : { mock: cell.mock, concurrency: cell.concurrency! };
+}
+
+/**
+ * A system's CPU per request (ms) in the CPU cell: the median over the cell and its repeated
+ * rounds (`cpuRounds`), with every value it was taken from, in the order measured.
+ */
+export function cpuPerRequest(
+  results: BenchResults,
+  system: SystemId,
+): { median: number; values: number[] } | undefined {
+  const cell = cpuCellOf(results);
+  if (cell === undefined) return undefined;
+  const values = results.latency
+    .filter(
+      (measurement) =>
+        measurement.target === system &&
+        measurement.mock === cell.mock &&
+        measurement.concurrency === cell.concurrency &&
+        measurement.cpuMsPerRequest !== undefined,
+    )
+    .map((measurement) => measurement.cpuMsPerRequest!);
+  return values.length === 0 ? undefined : { median: median(values), values };
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Requests a second one core could serve at the system's median CPU per request. */
 export function capacity(results: BenchResults, system: SystemId): number | undefined {
-  const cell = results.latency.find(
-    (measurement) =>
-      measurement.target === system && measurement.mock === 'twenty' && measurement.concurrency === 64,
-  );
-  return cell?.cpuMsPerRequest === undefined ? undefined : 1000 / cell.cpuMsPerRequest;
+  const perRequest = cpuPerRequest(results, system);
+  return perRequest === undefined ? undefined : 1000 / perRequest.median;
 }
 
 export function capacityRatios(results: BenchResults): Ratios {

@@ -42,7 +42,8 @@ function estimateMinutes(options: BenchOptions): number {
   const cells = options.zeroMockConcurrencies.length + options.twentyMockConcurrencies.length;
   const settleS = d.settle > 0 ? d.settle + Math.max(2, Math.round(d.settle / 3)) : 0;
   let seconds = 15 + options.systems.length * (3 + settleS);
-  if (options.scenarios.includes('latency')) seconds += cells * targets * (d.warmup + d.latency + 0.3);
+  if (options.scenarios.includes('latency'))
+    seconds += (cells * targets + options.cpuRounds * options.systems.length) * (d.warmup + d.latency + 0.3);
   if (options.scenarios.includes('throughput')) {
     const steps = Math.min(options.searchLadder.length, 8);
     seconds +=

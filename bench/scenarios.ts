@@ -8,6 +8,7 @@ import type { BenchOptions } from './options.ts';
 import type { Service } from './processes.ts';
 import {
   type BenchResults,
+  cpuCellOf,
   errorRate,
   type MaxThroughput,
   type Measurement,
@@ -102,6 +103,37 @@ export class Scenarios {
       }
       this.#progress(
         `latency ${mock === 'zero' ? '0' : '20'} ms mock, c=${concurrency}: ${line.join(', ')} ms`,
+      );
+    }
+    await this.#cpuRounds();
+  }
+
+  /**
+   * The CPU cell (c=64 at the 20 ms mock, else the matrix's first cell) again for every system,
+   * `cpuRounds` times, each round in a rotated order. CPU per request is then a median of
+   * interleaved runs rather than one cell's reading (results.ts, `cpuPerRequest`).
+   */
+  async #cpuRounds(): Promise<void> {
+    const { durations, cpuRounds } = this.#options;
+    const cell = cpuCellOf(this.#results);
+    if (cell === undefined) return;
+    const label = `${cell.mock === 'zero' ? '0' : '20'} ms mock, c=${cell.concurrency}`;
+    for (let round = 1; round <= cpuRounds; round += 1) {
+      await this.#measurer.beforeCell(`CPU round ${round} of ${cpuRounds}, ${label}`);
+      const line: string[] = [];
+      for (const system of rotate(this.#systems, this.#cell++)) {
+        const measurement = await this.#measurer.closedLoop(
+          system,
+          cell.mock,
+          cell.concurrency,
+          durations.warmup,
+          durations.latency,
+        );
+        this.#results.latency.push({ ...measurement, round });
+        line.push(`${system} ${fixed(measurement.cpuMsPerRequest ?? Number.NaN, 3)}`);
+      }
+      this.#progress(
+        `CPU round ${round} of ${cpuRounds}, ${label}: ${line.join(', ')} ms of CPU per request`,
       );
     }
   }

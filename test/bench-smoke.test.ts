@@ -33,7 +33,11 @@ describe('benchmark harness (smoke run)', () => {
     const results = JSON.parse(await readFile(jsonPath, 'utf8')) as BenchResults;
     assert.deepEqual(results.setup.systems, ['bare', 'odock']);
     const targets = (list: readonly { target: string }[]) => list.map((entry) => entry.target).sort();
-    assert.deepEqual(targets(results.latency), ['bare', 'direct', 'odock']);
+    assert.deepEqual(targets(results.latency.filter((m) => m.round === undefined)), [
+      'bare',
+      'direct',
+      'odock',
+    ]);
     for (const measurement of [...results.latency, ...results.openLoop, ...results.streams])
       assert.ok(measurement.result.requests > 0, `${measurement.kind} ${measurement.target} sent requests`);
     assert.ok(
@@ -53,6 +57,13 @@ describe('benchmark harness (smoke run)', () => {
     assert.match(markdown, /\| +\| bare proxy \| odock-server \|/);
     assert.match(markdown, /added latency p50 \/ p99 \/ p99\.9, c=1, 0 ms mock/);
     assert.match(markdown, /### Targets of the issue/);
+    // The CPU cell ran again (one round in the smoke preset): CPU per request is a median of two.
+    assert.ok(
+      results.latency.some((m) => m.target === 'odock' && m.round === 1 && (m.cpuMsPerRequest ?? 0) > 0),
+      'a CPU round measured odock',
+    );
+    assert.match(markdown, /CPU per request \(ms\), c=1, 0 ms mock: median of 2 interleaved runs/);
+    assert.match(markdown, /\| 0 ms mock, c=1, CPU round 1 \| odock-server \|/);
     assert.ok(
       progress.some((line) => /latency 0 ms mock, c=1: direct/.test(line)),
       'progress was printed',

@@ -1,0 +1,77 @@
+/**
+ * The benchmark's CPU figures: CPU per request is the median over the CPU cell (c=64 at the
+ * 20 ms mock) and its repeated rounds, never one reading, and the capacity ratios follow it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  type BenchResults,
+  capacityRatios,
+  cpuCellOf,
+  cpuPerRequest,
+  type Measurement,
+  median,
+} from '../bench/results.ts';
+import type { MockMode, TargetId } from '../bench/systems.ts';
+
+function closed(
+  target: TargetId,
+  mock: MockMode,
+  concurrency: number,
+  cpuMsPerRequest: number | undefined,
+  round?: number,
+): Measurement {
+  const latencyMs = { p50: 21, p90: 22, p99: 23, p999: 24, max: 25, mean: 21 };
+  return {
+    target,
+    mock,
+    kind: 'closed',
+    concurrency,
+    result: { requests: 1000, errors: 0, durationS: 8, rps: 125, latencyMs },
+    ...(cpuMsPerRequest === undefined ? {} : { cpuMsPerRequest }),
+    ...(round === undefined ? {} : { round }),
+  };
+}
+
+const resultsOf = (latency: Measurement[]) => ({ latency }) as unknown as BenchResults;
+
+describe('benchmark CPU per request', () => {
+  it('takes the median of odd and even counts', () => {
+    assert.equal(median([3, 1, 2]), 2);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.equal(median([7]), 7);
+  });
+
+  it('is the median of the c=64 cell and its rounds, other cells left out', () => {
+    const results = resultsOf([
+      closed('direct', 'zero', 1, undefined),
+      closed('odock', 'zero', 1, 0.9),
+      closed('odock', 'twenty', 10, 0.5),
+      closed('odock', 'twenty', 64, 0.3),
+      closed('bare', 'twenty', 64, 0.1),
+      closed('odock', 'twenty', 64, 0.2, 1),
+      closed('bare', 'twenty', 64, 0.12, 1),
+      closed('odock', 'twenty', 64, 0.25, 2),
+      closed('bare', 'twenty', 64, 0.11, 2),
+    ]);
+    assert.deepEqual(cpuCellOf(results), { mock: 'twenty', concurrency: 64 });
+    assert.deepEqual(cpuPerRequest(results, 'odock'), { median: 0.25, values: [0.3, 0.2, 0.25] });
+    assert.deepEqual(cpuPerRequest(results, 'bare'), { median: 0.11, values: [0.1, 0.12, 0.11] });
+    const ratios = capacityRatios(results);
+    // Capacity is 1 / CPU per request: odock 4,000/s against the bare proxy's 9,091.
+    assert.ok(Math.abs(ratios.odockOverBare! - 0.11 / 0.25) < 1e-9);
+    assert.equal(ratios.odockOverPortkey, undefined);
+  });
+
+  it("falls back to the matrix's first cell without a c=64 cell at the 20 ms mock", () => {
+    const results = resultsOf([
+      closed('odock', 'zero', 1, 0.4),
+      closed('odock', 'twenty', 10, 0.5),
+      closed('odock', 'zero', 1, 0.6, 1),
+    ]);
+    assert.deepEqual(cpuCellOf(results), { mock: 'zero', concurrency: 1 });
+    assert.deepEqual(cpuPerRequest(results, 'odock'), { median: 0.5, values: [0.4, 0.6] });
+    assert.equal(cpuPerRequest(results, 'bare'), undefined);
+    assert.equal(cpuCellOf(resultsOf([])), undefined);
+  });
+});
