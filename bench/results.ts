@@ -192,7 +192,6 @@ export function saturationRatios(results: BenchResults): Ratios {
   return ratiosOf((system) => results.saturationThroughput?.[system]);
 }
 
-/** Requests/s one core could serve at the CPU per request measured at c=64 with the 20 ms mock. */
 /** The closed-loop cell CPU per request is read from: c=64 at the 20 ms mock, else the matrix's first cell. */
 export function cpuCellOf(results: BenchResults): { mock: MockMode; concurrency: number } | undefined {
   const cell =
