@@ -34,6 +34,12 @@ export interface LoadResult {
   sendLagMs?: LatencySummary;
   /** Requests the open loop was asked to send in the measured window. */
   scheduled?: number;
+  /**
+   * Open loop only: requests of the measured window still without an answer `timeoutMs` + 1 s
+   * after it closed (counted among `errors`; the rest of `errors` had a non-2xx answer or lost
+   * their connection).
+   */
+  unanswered?: number;
   /** Requests (streams) completed including the warm-up, for CPU cost per request. */
   allRequests?: number;
 }

@@ -43,6 +43,8 @@ export async function runOpenLoopInProcess(options: OpenLoopOptions): Promise<Lo
   const latencies = new SampleBuffer();
   const lags = new SampleBuffer();
   let scheduled = 0;
+  /** Measured requests answered with a non-2xx status, or whose connection failed. */
+  let failed = 0;
   let inFlight = 0;
   let allRequests = 0;
   let allSent: () => void = () => {};
@@ -54,6 +56,7 @@ export async function runOpenLoopInProcess(options: OpenLoopOptions): Promise<Lo
   const settle = (due: number, measured: boolean, ok: boolean): void => {
     allRequests++;
     if (measured && ok) latencies.push(performance.now() - due);
+    else if (measured) failed++;
     inFlight--;
     if (!sending && inFlight === 0) allSent();
   };
@@ -91,14 +94,17 @@ export async function runOpenLoopInProcess(options: OpenLoopOptions): Promise<Lo
     await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs + 1_000)))]);
     clearTimeout(timer);
   }
-  // Failed answers and requests still unanswered by now (timeouts) are the errors.
+  // Failed answers and requests still unanswered by now (timeouts) are the errors; closing the
+  // pool settles the unanswered ones as failed, so both are counted before it.
   const completed = latencies.length;
   const errors = scheduled - completed;
+  const unanswered = errors - failed;
   pool.close();
 
   return {
     requests: scheduled,
     errors,
+    unanswered,
     durationS: options.durationS,
     rps: completed / options.durationS,
     latencyMs: summarise(latencies.toArray()),

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { LatencySummary } from './load-result.ts';
+import type { LatencySummary, LoadResult } from './load-result.ts';
 import {
   type Added,
   addedLatency,
@@ -47,6 +47,12 @@ function latencies(summary: LatencySummary): string[] {
   return [number(summary.p50), number(summary.p99), number(summary.p999), number(summary.max)];
 }
 
+/** The error rate, and for the open loop how many of the errors were never answered at all. */
+function errorsOf(result: LoadResult): string {
+  const rate = percent(errorRate(result), 2);
+  return result.unanswered ? `${rate} (${integer(result.unanswered)} unanswered)` : rate;
+}
+
 function measurementRow(label: string, measurement: Measurement, added: Added | undefined): string[] {
   const { result } = measurement;
   return [
@@ -55,7 +61,7 @@ function measurementRow(label: string, measurement: Measurement, added: Added | 
     integer(result.rps),
     ...latencies(result.latencyMs),
     triple(added),
-    percent(errorRate(result), 2),
+    errorsOf(result),
     number(measurement.cpuMsPerRequest, 3),
     cores(measurement),
   ];
@@ -157,7 +163,7 @@ export function renderMarkdown(results: BenchResults): string {
         const found = results.maxThroughput[system];
         const rate = found ? Math.max(50, Math.floor(found.rps / 50) * 50) : undefined;
         const run = results.openLoop.find((m) => m.target === system && m.rate === rate);
-        return run ? `${triple(addedOpenLoop(results, run))}, ${percent(errorRate(run.result), 2)}` : 'n/a';
+        return run ? `${triple(addedOpenLoop(results, run))}, ${errorsOf(run.result)}` : 'n/a';
       }),
     );
     summaryRows.push(
@@ -167,7 +173,7 @@ export function renderMarkdown(results: BenchResults): string {
           const run = results.openLoop.find(
             (m) => m.target === system && m.rate === results.setup.targetRate,
           );
-          return run ? `${triple(addedOpenLoop(results, run))}, ${percent(errorRate(run.result), 2)}` : 'n/a';
+          return run ? `${triple(addedOpenLoop(results, run))}, ${errorsOf(run.result)}` : 'n/a';
         },
       ),
     );

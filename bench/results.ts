@@ -279,7 +279,9 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       goal: 'holds',
       value:
         targetAdded && targetRun
-          ? `${ms(targetAdded.p99)}, ${(errorRate(targetRun.result) * 100).toFixed(2)} % errors`
+          ? `${ms(targetAdded.p99)}, ${(errorRate(targetRun.result) * 100).toFixed(2)} % errors${
+              targetRun.result.unanswered ? ` (${targetRun.result.unanswered} unanswered)` : ''
+            }`
           : 'n/a',
       held: targetRunHeld,
     },
