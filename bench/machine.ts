@@ -220,6 +220,57 @@ export async function processStat(pid: number | string): Promise<{ command: stri
   };
 }
 
+/** One thread's name and its user and system CPU seconds so far (from /proc/PID/task/TID/stat). */
+export interface ThreadCpu {
+  name: string;
+  userSeconds: number;
+  systemSeconds: number;
+}
+
+/** Every thread of a process by thread id: a thread gone between two readings is left out. */
+export async function threadCpuSeconds(pid: number): Promise<Map<string, ThreadCpu>> {
+  const threads = new Map<string, ThreadCpu>();
+  const ids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  await Promise.all(
+    ids.map(async (id) => {
+      const stat = await readFile(`/proc/${pid}/task/${id}/stat`, 'utf8').catch(() => undefined);
+      if (stat === undefined) return;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(id, {
+        name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        userSeconds: Number(fields[11]) / clockTicksPerSecond,
+        systemSeconds: Number(fields[12]) / clockTicksPerSecond,
+      });
+    }),
+  );
+  return threads;
+}
+
+/**
+ * What each thread used between two readings, summed by thread name (the main thread is the one
+ * whose id is the process id, named "main"), largest first, in µs per request.
+ */
+export function threadCpuPerRequest(
+  pid: number,
+  before: Map<string, ThreadCpu>,
+  after: Map<string, ThreadCpu>,
+  requests: number,
+): Array<{ name: string; userUs: number; systemUs: number }> {
+  const byName = new Map<string, { userUs: number; systemUs: number }>();
+  for (const [id, end] of after) {
+    const start = before.get(id) ?? { name: end.name, userSeconds: 0, systemSeconds: 0 };
+    const name = id === String(pid) ? 'main' : end.name;
+    const entry = byName.get(name) ?? { userUs: 0, systemUs: 0 };
+    entry.userUs += ((end.userSeconds - start.userSeconds) * 1e6) / requests;
+    entry.systemUs += ((end.systemSeconds - start.systemSeconds) * 1e6) / requests;
+    byName.set(name, entry);
+  }
+  return [...byName]
+    .map(([name, entry]) => ({ name, ...entry }))
+    .filter((entry) => entry.userUs + entry.systemUs > 0)
+    .sort((a, b) => b.userUs + b.systemUs - (a.userUs + a.systemUs));
+}
+
 /** CPU seconds (user + system, every thread) a process has used so far. */
 export async function processCpuSeconds(pid: number): Promise<number> {
   return (await processStat(pid)).cpuSeconds;

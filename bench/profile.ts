@@ -11,7 +11,13 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CpuProfile, renderProfileSummary, summariseProfile } from './cpu-profile.ts';
-import { cpuTimes, processCpuSeconds, utilisation } from './machine.ts';
+import {
+  cpuTimes,
+  processCpuSeconds,
+  threadCpuPerRequest,
+  threadCpuSeconds,
+  utilisation,
+} from './machine.ts';
 import type { Service } from './processes.ts';
 import { readSched, recordSched, renderWaits, summariseWaits } from './sched-waits.ts';
 import {
@@ -132,6 +138,7 @@ try {
   process.stderr.write(`profiling ${name}: ${connections} connections, ${mock} mock, ${values.duration} s\n`);
   if (values.probe) process.kill(target.pid, 'SIGUSR2');
   const cpuBefore = await processCpuSeconds(target.pid);
+  const threadsBefore = await threadCpuSeconds(target.pid);
   const coresBefore = await cpuTimes();
   const fromUs = Number(process.hrtime.bigint() / 1000n);
   const durationS = Number(values.duration);
@@ -142,6 +149,12 @@ try {
   await sched;
   const toUs = Number(process.hrtime.bigint() / 1000n);
   const cpuMs = ((await processCpuSeconds(target.pid)) - cpuBefore) * 1000;
+  const threads = threadCpuPerRequest(
+    target.pid,
+    threadsBefore,
+    await threadCpuSeconds(target.pid),
+    result.requests,
+  );
   const coreBusy = utilisation(coresBefore, await cpuTimes(), '0');
   await target.stop();
   const probe = values.probe
@@ -152,6 +165,9 @@ try {
     `${result.requests} requests, ${Math.round(result.rps)} requests/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms; ` +
     `process CPU ${((cpuMs * 1000) / result.requests).toFixed(1)} µs per request (all threads, from /proc), ` +
     `CPU 0 busy ${(coreBusy * 100).toFixed(0)} % of which this process ${((cpuMs / (toUs / 1000 - fromUs / 1000)) * 100).toFixed(0)} %\n` +
+    `threads, µs per request (user + system, 10 ms clock ticks): ${threads
+      .map((thread) => `${thread.name} ${thread.userUs.toFixed(1)} + ${thread.systemUs.toFixed(1)}`)
+      .join(', ')}\n` +
     probe;
   let text = header;
   if (values.sched !== undefined) {
