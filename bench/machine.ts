@@ -209,15 +209,21 @@ export function utilisation(
 
 const clockTicksPerSecond = 100;
 
-/** A process's command name and the CPU seconds (user + system, every thread) it used so far. */
-export async function processStat(pid: number | string): Promise<{ command: string; cpuSeconds: number }> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+/** The command name and the user and system CPU seconds of a `/proc/.../stat` line. */
+function parseStat(stat: string): { command: string; userSeconds: number; systemSeconds: number } {
   // The command name is parenthesised and may contain spaces; the other fields follow it.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return {
     command: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
-    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond,
+    userSeconds: Number(fields[11]) / clockTicksPerSecond,
+    systemSeconds: Number(fields[12]) / clockTicksPerSecond,
   };
+}
+
+/** A process's command name and the CPU seconds (user + system, every thread) it used so far. */
+export async function processStat(pid: number | string): Promise<{ command: string; cpuSeconds: number }> {
+  const { command, userSeconds, systemSeconds } = parseStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+  return { command, cpuSeconds: userSeconds + systemSeconds };
 }
 
 /** One thread's name and its user and system CPU seconds so far (from /proc/PID/task/TID/stat). */
@@ -235,12 +241,8 @@ export async function threadCpuSeconds(pid: number): Promise<Map<string, ThreadC
     ids.map(async (id) => {
       const stat = await readFile(`/proc/${pid}/task/${id}/stat`, 'utf8').catch(() => undefined);
       if (stat === undefined) return;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      threads.set(id, {
-        name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
-        userSeconds: Number(fields[11]) / clockTicksPerSecond,
-        systemSeconds: Number(fields[12]) / clockTicksPerSecond,
-      });
+      const { command, userSeconds, systemSeconds } = parseStat(stat);
+      threads.set(id, { name: command, userSeconds, systemSeconds });
     }),
   );
   return threads;
