@@ -11,11 +11,15 @@ export function readWholeBody(request: IncomingMessage, onBody: (body: Buffer) =
   request.on('end', () => onBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
 }
 
-/** Listens on `host:port` (0: a free port) and resolves to the server's URL. */
+/**
+ * Listens on `host:port` (0: a free port) and resolves to the server's URL. The backlog is the
+ * gateway's default (`ODOCK_LISTEN_BACKLOG`), so the bare and floor proxies queue a burst of new
+ * connections as the gateway does.
+ */
 export function listen(server: Server, host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: 4096 }, () => {
       const address = server.address();
       resolve(`http://${host}:${typeof address === 'object' && address !== null ? address.port : port}`);
     });

@@ -151,7 +151,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         services.stages.usage.record(context);
       },
     });
-    const address = await http.listen(settings.port, settings.host);
+    const address = await http.listen(settings.port, settings.host, settings.listenBacklog);
     const url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
     logger.info(
       {

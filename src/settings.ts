@@ -21,6 +21,7 @@ const url = (protocols: readonly string[]) =>
 const settingsSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: integer(0, 65535).default(8080),
+  ODOCK_LISTEN_BACKLOG: integer(1, 1_000_000).default(4096),
   ODOCK_CONFIG: z.string().min(1).default(defaultConfigPath),
   ODOCK_DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
@@ -37,6 +38,12 @@ const settingsSchema = z.object({
 export interface Settings {
   readonly host: string;
   readonly port: number;
+  /**
+   * Connections the kernel queues for the gateway to accept (the kernel caps it at
+   * `net.core.somaxconn`). Node's own default, 511, turns a burst of new connections that
+   * arrives while the event loop is busy into dropped SYNs, which clients retry after a second.
+   */
+  readonly listenBacklog: number;
   readonly configPath: string;
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
@@ -67,6 +74,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return Object.freeze({
     host: values.HOST,
     port: values.PORT,
+    listenBacklog: values.ODOCK_LISTEN_BACKLOG,
     configPath: values.ODOCK_CONFIG,
     dataDir: values.ODOCK_DATA_DIR,
     databaseUrl: values.DATABASE_URL,

@@ -107,10 +107,11 @@ export class HttpServer {
     return this.#closing;
   }
 
-  listen(port: number, host: string): Promise<{ host: string; port: number }> {
+  /** `backlog`: connections the kernel queues until they are accepted (capped by `net.core.somaxconn`). */
+  listen(port: number, host: string, backlog = 4096): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, backlog }, () => {
         this.server.off('error', reject);
         const address = this.server.address();
         if (address === null || typeof address === 'string') reject(new Error('no TCP address'));

@@ -352,7 +352,9 @@ export async function startMockUpstream(options?: MockUpstreamOptions): Promise<
   server.on('connection', (socket: Socket) => mock.trackConnection(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: resolved.host, port: resolved.port }, () => {
+    // The gateway's backlog (settings.ts): a burst of the gateway's new upstream connections is
+    // queued, never dropped and retried a second later.
+    server.listen({ host: resolved.host, port: resolved.port, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });
