@@ -3,6 +3,7 @@
  * receiver): reading a whole request body, listening, and stopping on a signal.
  */
 import type { IncomingMessage, Server } from 'node:http';
+import { defaultListenBacklog } from '../src/http/listen-backlog.ts';
 
 /** Calls `onBody` with the request's whole body (empty when it has none), the one chunk without a copy. */
 export function readWholeBody(request: IncomingMessage, onBody: (body: Buffer) => void): void {
@@ -19,7 +20,7 @@ export function readWholeBody(request: IncomingMessage, onBody: (body: Buffer) =
 export function listen(server: Server, host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host, backlog: 4096 }, () => {
+    server.listen({ port, host, backlog: defaultListenBacklog }, () => {
       const address = server.address();
       resolve(`http://${host}:${typeof address === 'object' && address !== null ? address.port : port}`);
     });

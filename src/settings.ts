@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, formatIssues } from './config/load.ts';
+import { defaultListenBacklog } from './http/listen-backlog.ts';
 
 const defaultConfigPath = fileURLToPath(new URL('../config/odock.example.yaml', import.meta.url));
 
@@ -21,7 +22,7 @@ const url = (protocols: readonly string[]) =>
 const settingsSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: integer(0, 65535).default(8080),
-  ODOCK_LISTEN_BACKLOG: integer(1, 1_000_000).default(4096),
+  ODOCK_LISTEN_BACKLOG: integer(1, 1_000_000).default(defaultListenBacklog),
   ODOCK_CONFIG: z.string().min(1).default(defaultConfigPath),
   ODOCK_DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),

@@ -13,6 +13,7 @@ import {
   endpoints,
   type RequestContext,
 } from '../gateway/request-context.ts';
+import { defaultListenBacklog } from './listen-backlog.ts';
 import { uuidV7 } from './request-id.ts';
 import { sendError } from './respond.ts';
 
@@ -108,7 +109,11 @@ export class HttpServer {
   }
 
   /** `backlog`: connections the kernel queues until they are accepted (capped by `net.core.somaxconn`). */
-  listen(port: number, host: string, backlog = 4096): Promise<{ host: string; port: number }> {
+  listen(
+    port: number,
+    host: string,
+    backlog = defaultListenBacklog,
+  ): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ port, host, backlog }, () => {

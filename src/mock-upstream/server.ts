@@ -18,6 +18,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { defaultListenBacklog } from '../http/listen-backlog.ts';
 import { createAnthropicChatWire } from './anthropic-wire.ts';
 import {
   type ChatTurn,
@@ -352,9 +353,9 @@ export async function startMockUpstream(options?: MockUpstreamOptions): Promise<
   server.on('connection', (socket: Socket) => mock.trackConnection(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    // The gateway's backlog (settings.ts): a burst of the gateway's new upstream connections is
-    // queued, never dropped and retried a second later.
-    server.listen({ host: resolved.host, port: resolved.port, backlog: 4096 }, () => {
+    // The gateway's own backlog (http/listen-backlog.ts): a burst of the gateway's new upstream
+    // connections is queued, never dropped and retried a second later.
+    server.listen({ host: resolved.host, port: resolved.port, backlog: defaultListenBacklog }, () => {
       server.off('error', reject);
       resolve();
     });
