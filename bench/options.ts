@@ -1,6 +1,6 @@
 /**
  * Command-line options of `npm run bench` and the three presets: `full` (the published run,
- * about 17 minutes), `--quick` (the same matrix with short measurements, about 3 minutes) and
+ * 15 to 18 minutes), `--quick` (the same matrix with short measurements, about 5 minutes) and
  * `--smoke` (a few seconds, bare proxy and odock only; what test/bench-smoke.test.ts runs).
  */
 import { resolve } from 'node:path';

@@ -22,6 +22,7 @@ import type { Service } from './processes.ts';
 import { readSched, recordSched, renderWaits, summariseWaits } from './sched-waits.ts';
 import {
   type MockMode,
+  mockLabel,
   type SystemProcessOptions,
   standaloneEnvironment,
   startMock,
@@ -161,7 +162,7 @@ try {
     ? `loop probe (measured run): ${await readFile(probeFile, 'utf8').catch(() => 'not written')}\n\n`
     : '';
   const header =
-    `${name}, ${mock === 'zero' ? '0' : '20'} ms mock, ${connections} connections: ` +
+    `${name}, ${mockLabel(mock)}, ${connections} connections: ` +
     `${result.requests} requests, ${Math.round(result.rps)} requests/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms; ` +
     `process CPU ${((cpuMs * 1000) / result.requests).toFixed(1)} µs per request (all threads, from /proc), ` +
     `CPU 0 busy ${(coreBusy * 100).toFixed(0)} % of which this process ${((cpuMs / (toUs / 1000 - fromUs / 1000)) * 100).toFixed(0)} %\n` +

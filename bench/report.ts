@@ -24,7 +24,7 @@ import {
   ratios,
   saturationRatios,
 } from './results.ts';
-import { type SystemId, targetLabels } from './systems.ts';
+import { mockLabel, type SystemId, targetLabels } from './systems.ts';
 import { fail } from './tool-args.ts';
 
 const number = (value: number | undefined, digits = 2): string =>
@@ -131,9 +131,8 @@ export function renderMarkdown(results: BenchResults): string {
     );
 
   const lat = (mock: 'zero' | 'twenty', concurrency: number) =>
-    row(
-      `added latency p50 / p99 / p99.9, c=${concurrency}, ${mock === 'zero' ? '0' : '20'} ms mock (ms)`,
-      (system) => triple(addedLatency(results, system, mock, concurrency)),
+    row(`added latency p50 / p99 / p99.9, c=${concurrency}, ${mockLabel(mock)} (ms)`, (system) =>
+      triple(addedLatency(results, system, mock, concurrency)),
     );
   const summaryRows: string[][] = [];
   if (results.latency.length > 0) {
@@ -186,9 +185,7 @@ export function renderMarkdown(results: BenchResults): string {
     );
   const cpuCell = cpuCellOf(results);
   const where =
-    cpuCell === undefined
-      ? 'c=64, 20 ms mock'
-      : `c=${cpuCell.concurrency}, ${cpuCell.mock === 'zero' ? '0' : '20'} ms mock`;
+    cpuCell === undefined ? 'c=64, 20 ms mock' : `c=${cpuCell.concurrency}, ${mockLabel(cpuCell.mock)}`;
   if (cpuCell !== undefined) {
     const runs = Math.max(0, ...systems.map((system) => cpuPerRequest(results, system)?.values.length ?? 0));
     summaryRows.push(
@@ -296,7 +293,7 @@ export function renderMarkdown(results: BenchResults): string {
         results.latency.map((m) =>
           // A CPU round has no direct run of its own to subtract: its added latency is left out.
           measurementRow(
-            `${m.mock === 'zero' ? '0' : '20'} ms mock, c=${m.concurrency}${m.round === undefined ? '' : `, CPU round ${m.round}`}`,
+            `${mockLabel(m.mock)}, c=${m.concurrency}${m.round === undefined ? '' : `, CPU round ${m.round}`}`,
             m,
             m.target === 'direct' || m.round !== undefined
               ? undefined

@@ -15,7 +15,7 @@ import {
   type SearchStep,
   subtract,
 } from './results.ts';
-import type { BenchEnvironment, MockMode, SystemId, TargetId } from './systems.ts';
+import { type BenchEnvironment, type MockMode, mockLabel, type SystemId, type TargetId } from './systems.ts';
 
 export type { Progress };
 
@@ -80,7 +80,7 @@ export class Scenarios {
       ]),
     ];
     for (const [mock, concurrency] of cells) {
-      await this.#measurer.beforeCell(`latency ${mock === 'zero' ? '0' : '20'} ms mock, c=${concurrency}`);
+      await this.#measurer.beforeCell(`latency ${mockLabel(mock)}, c=${concurrency}`);
       const targets = rotate<TargetId>(['direct', ...this.#systems], this.#cell++);
       const measured = new Map<TargetId, Measurement>();
       for (const target of targets) {
@@ -101,9 +101,7 @@ export class Scenarios {
         const added = subtract(result.latencyMs, direct);
         line.push(`${system} +${fixed(added.p50)}/+${fixed(added.p99)}`);
       }
-      this.#progress(
-        `latency ${mock === 'zero' ? '0' : '20'} ms mock, c=${concurrency}: ${line.join(', ')} ms`,
-      );
+      this.#progress(`latency ${mockLabel(mock)}, c=${concurrency}: ${line.join(', ')} ms`);
     }
     await this.#cpuRounds();
   }
@@ -117,7 +115,7 @@ export class Scenarios {
     const { durations, cpuRounds } = this.#options;
     const cell = cpuCellOf(this.#results);
     if (cell === undefined) return;
-    const label = `${cell.mock === 'zero' ? '0' : '20'} ms mock, c=${cell.concurrency}`;
+    const label = `${mockLabel(cell.mock)}, c=${cell.concurrency}`;
     for (let round = 1; round <= cpuRounds; round += 1) {
       await this.#measurer.beforeCell(`CPU round ${round} of ${cpuRounds}, ${label}`);
       const line: string[] = [];

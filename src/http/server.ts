@@ -13,7 +13,6 @@ import {
   endpoints,
   type RequestContext,
 } from '../gateway/request-context.ts';
-import { defaultListenBacklog } from './listen-backlog.ts';
 import { uuidV7 } from './request-id.ts';
 import { sendError } from './respond.ts';
 
@@ -108,12 +107,8 @@ export class HttpServer {
     return this.#closing;
   }
 
-  /** `backlog`: connections the kernel queues until they are accepted (capped by `net.core.somaxconn`). */
-  listen(
-    port: number,
-    host: string,
-    backlog = defaultListenBacklog,
-  ): Promise<{ host: string; port: number }> {
+  /** `backlog`: connections the kernel queues until they are accepted (`ODOCK_LISTEN_BACKLOG`). */
+  listen(port: number, host: string, backlog: number): Promise<{ host: string; port: number }> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen({ port, host, backlog }, () => {
