@@ -1,10 +1,12 @@
 /**
  * How far odock-server is from the floor of its own features on Node: the CPU per request of
  * the bare proxy, of the floor proxy at each level (bench/floor-proxy.ts: the features written
- * as plainly as they can be), of odock-server with telemetry off and of odock-server, at 64
- * connections of the 20 ms mock, each system pinned and loaded as `bench/profile.ts` does.
- * Systems run one after the other within a round and rounds repeat, so that a drift of the
- * machine shows as a difference between rounds rather than between systems; the table gives
+ * as plainly as they can be), of odock-server with telemetry off and of odock-server, and of
+ * any `--variant` of odock-server (another checkout, other settings: an A/B in the same rounds),
+ * at 64 connections of the 20 ms mock, each system pinned and loaded as `bench/profile.ts` does.
+ * Systems run one after the other within a round, in an order rotated from round to round, and
+ * rounds repeat, so that a drift of the machine shows as a difference between rounds rather than
+ * between systems; the table gives
  * every round, the median, and the median's share of the bare proxy's capacity
  * (its CPU per request over the system's).
  * Options: `node bench/floor.ts --help`.
@@ -22,16 +24,19 @@ import {
   type ToolTarget,
   targetRequest,
 } from './systems.ts';
-import { fail, toolArgs } from './tool-args.ts';
+import { fail, type GatewayVariant, parseGatewayVariant, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
 
 const usage = `
-node bench/floor.ts [--rounds 3] [--levels 1,2,3,4,5,6] [--connections 64] [--duration 15]
-                    [--warmup 6] [--no-odock] [--port-base 18600] [--out FILE.md]
+node bench/floor.ts [--rounds 3] [--levels 1,2,3,4,5,6|none] [--connections 64] [--duration 15]
+                    [--warmup 6] [--no-odock] [--variant 'NAME[@DIR][:KEY=VALUE,...]' ...]
+                    [--port-base 18600] [--out FILE.md]
 
-Each round starts, warms up, measures and stops, in this order: the bare proxy, the floor proxy
-at each of --levels, odock-server with telemetry off and odock-server (--no-odock leaves the
-last two out). About 30 s per system and round.
+Each round starts, warms up, measures and stops, in this order, rotated by one system from
+round to round: the bare proxy, the floor proxy at each of --levels, odock-server with telemetry
+off, odock-server (--no-odock leaves these two out) and each --variant: odock-server (telemetry on) from the checkout in DIR and with the
+variables given beyond the benchmark's, e.g. 'sampled 1:OBSERVABILITY_SAMPLE_RATE=1' or
+'branch@../other-checkout'. About 30 s per system and round.
 `;
 
 const { values } = toolArgs(usage, {
@@ -42,6 +47,7 @@ const { values } = toolArgs(usage, {
     duration: { type: 'string', default: '15' },
     warmup: { type: 'string', default: '6' },
     'no-odock': { type: 'boolean' },
+    variant: { type: 'string', multiple: true },
     'port-base': { type: 'string', default: '18600' },
     out: { type: 'string' },
   },
@@ -57,25 +63,40 @@ const connections = positive('connections', values.connections);
 const durationS = positive('duration', values.duration);
 const warmupS = positive('warmup', values.warmup);
 let levels: FloorLevel[];
+let variants: GatewayVariant[];
 try {
-  levels = values.levels.split(',').map((level) => floorLevelOption(level.trim(), '--levels'));
+  levels =
+    values.levels === 'none'
+      ? []
+      : values.levels.split(',').map((level) => floorLevelOption(level.trim(), '--levels'));
+  variants = (values.variant ?? []).map(parseGatewayVariant);
 } catch (error) {
   fail(usage, (error as Error).message);
 }
 
-type Cell = Extract<ToolTarget, 'bare' | `floor-${FloorLevel}` | 'odock-notel' | 'odock'>;
+/** One system of every round: what runs, under which name, with which environment. */
+interface Cell {
+  label: string;
+  target: Extract<ToolTarget, 'bare' | `floor-${FloorLevel}` | 'odock-notel' | 'odock'>;
+  variant?: GatewayVariant;
+}
 const cells: Cell[] = [
-  'bare',
-  ...levels.map((level): Cell => `floor-${level}`),
-  ...(values['no-odock'] ? [] : (['odock-notel', 'odock'] as const)),
+  { label: 'bare proxy', target: 'bare' },
+  ...levels.map(
+    (level): Cell => ({ label: `floor ${level}: ${floorLevelNames[level]}`, target: `floor-${level}` }),
+  ),
+  ...(values['no-odock']
+    ? []
+    : [
+        { label: 'odock-server, telemetry off', target: 'odock-notel' } as const,
+        { label: 'odock-server', target: 'odock' } as const,
+      ]),
+  ...variants.map((variant): Cell => ({ label: `odock-server, ${variant.name}`, target: 'odock', variant })),
 ];
-const labels = (cell: Cell): string => {
-  if (cell === 'bare') return 'bare proxy';
-  if (cell === 'odock-notel') return 'odock-server, telemetry off';
-  if (cell === 'odock') return 'odock-server';
-  const level = Number(cell.slice('floor-'.length)) as FloorLevel;
-  return `floor ${level}: ${floorLevelNames[level]}`;
-};
+const duplicate = cells.find(
+  (cell, index) => cells.findIndex((other) => other.label === cell.label) !== index,
+);
+if (duplicate !== undefined) fail(usage, `--variant: two systems would be named "${duplicate.label}"`);
 
 const environment = await standaloneEnvironment({
   tool: 'floor',
@@ -92,10 +113,20 @@ try {
   services.push(await startMock(environment, 'twenty'));
   services.push(await startOtlpReceiverProcess(environment));
   for (let round = 1; round <= rounds; round += 1) {
-    for (const cell of cells) {
-      const service = await startTarget(environment, cell);
+    // Each round starts one system later than the one before, so that no system always follows
+    // the same one (the order of a round is one of the conditions it measures under).
+    const order = cells.map((_, index) => cells[(index + round - 1) % cells.length]!);
+    for (const cell of order) {
+      const { variant } = cell;
+      const service = await startTarget(
+        variant?.gatewayRoot === undefined
+          ? environment
+          : { ...environment, gatewayRoot: variant.gatewayRoot },
+        cell.target,
+        { env: variant?.env ?? {} },
+      );
       try {
-        const request = targetRequest(environment, cell, 'twenty');
+        const request = targetRequest(environment, cell.target, 'twenty');
         await runClosedLoop({ request, connections, durationS: warmupS, cpu: environment.loadCpu });
         const own = [...services, service].map((running) => running.pid);
         await waitForQuiet(own, { maxMs: 60_000, windowMs: 2_000, threshold: 0.1 });
@@ -105,11 +136,11 @@ try {
         const cpuUs = (((await processCpuSeconds(service.pid)) - before) * 1e6) / result.requests;
         const { foreign } = foreignLoad(machineBefore, await cpuSnapshot(own));
         if (result.errors > 0 || result.requests === 0)
-          throw new Error(`${labels(cell)}: ${result.errors} errors in ${result.requests} requests`);
+          throw new Error(`${cell.label}: ${result.errors} errors in ${result.requests} requests`);
         measured.get(cell)!.push(cpuUs);
-        if (foreign > disturbed) disturbedCells.add(`${cell} ${round}`);
+        if (foreign > disturbed) disturbedCells.add(`${cell.label} ${round}`);
         process.stderr.write(
-          `round ${round} ${cell}: ${Math.round(result.rps)} requests/s, ${cpuUs.toFixed(1)} µs of CPU per request, ` +
+          `round ${round} ${cell.label}: ${Math.round(result.rps)} requests/s, ${cpuUs.toFixed(1)} µs of CPU per request, ` +
             `other processes ${foreign.toFixed(2)} CPUs\n`,
         );
       } finally {
@@ -121,7 +152,7 @@ try {
   for (const service of services.reverse()) await service.stop().catch(() => {});
 }
 
-const bareMedian = median(measured.get('bare')!);
+const bareMedian = median(measured.get(cells[0]!)!);
 const roundHeads = Array.from({ length: rounds }, (_, index) => `round ${index + 1}`);
 const lines = [
   `CPU per request (µs, all threads of the process, from /proc) at ${connections} connections of the 20 ms mock, ` +
@@ -135,9 +166,9 @@ const lines = [
     const values = measured.get(cell)!;
     const middle = median(values);
     const rounds = values.map(
-      (value, index) => `${value.toFixed(1)}${disturbedCells.has(`${cell} ${index + 1}`) ? ' ⚠' : ''}`,
+      (value, index) => `${value.toFixed(1)}${disturbedCells.has(`${cell.label} ${index + 1}`) ? ' ⚠' : ''}`,
     );
-    return `| ${labels(cell)} | ${rounds.join(' | ')} | ${middle.toFixed(1)} | ${Math.round(
+    return `| ${cell.label} | ${rounds.join(' | ')} | ${middle.toFixed(1)} | ${Math.round(
       (bareMedian / middle) * 100,
     )} % |`;
   }),
