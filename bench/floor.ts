@@ -6,9 +6,8 @@
  * at 64 connections of the 20 ms mock, each system pinned and loaded as `bench/profile.ts` does.
  * Systems run one after the other within a round, in an order rotated from round to round, and
  * rounds repeat, so that a drift of the machine shows as a difference between rounds rather than
- * between systems; the table gives
- * every round, the median, and the median's share of the bare proxy's capacity
- * (its CPU per request over the system's).
+ * between systems; the table gives every round, the median, and the median's share of the bare
+ * proxy's capacity (its CPU per request over the system's).
  * Options: `node bench/floor.ts --help`.
  */
 import { writeFile } from 'node:fs/promises';
@@ -34,9 +33,10 @@ node bench/floor.ts [--rounds 3] [--levels 1,2,3,4,5,6|none] [--connections 64] 
 
 Each round starts, warms up, measures and stops, in this order, rotated by one system from
 round to round: the bare proxy, the floor proxy at each of --levels, odock-server with telemetry
-off, odock-server (--no-odock leaves these two out) and each --variant: odock-server (telemetry on) from the checkout in DIR and with the
-variables given beyond the benchmark's, e.g. 'sampled 1:OBSERVABILITY_SAMPLE_RATE=1' or
-'branch@../other-checkout'. About 30 s per system and round.
+off, odock-server (--no-odock leaves these two out) and each --variant: odock-server (telemetry
+on) from the checkout in DIR and with the variables given beyond the benchmark's, e.g.
+'sampled 1:OBSERVABILITY_SAMPLE_RATE=1' or 'branch@../other-checkout' (a value cannot hold a
+comma). About 30 s per system and round.
 `;
 
 const { values } = toolArgs(usage, {
@@ -80,8 +80,9 @@ interface Cell {
   target: Extract<ToolTarget, 'bare' | `floor-${FloorLevel}` | 'odock-notel' | 'odock'>;
   variant?: GatewayVariant;
 }
+const bareCell: Cell = { label: 'bare proxy', target: 'bare' };
 const cells: Cell[] = [
-  { label: 'bare proxy', target: 'bare' },
+  bareCell,
   ...levels.map(
     (level): Cell => ({ label: `floor ${level}: ${floorLevelNames[level]}`, target: `floor-${level}` }),
   ),
@@ -152,7 +153,7 @@ try {
   for (const service of services.reverse()) await service.stop().catch(() => {});
 }
 
-const bareMedian = median(measured.get(cells[0]!)!);
+const bareMedian = median(measured.get(bareCell)!);
 const roundHeads = Array.from({ length: rounds }, (_, index) => `round ${index + 1}`);
 const lines = [
   `CPU per request (µs, all threads of the process, from /proc) at ${connections} connections of the 20 ms mock, ` +
