@@ -175,6 +175,36 @@ export async function ensureDatabase(adminUrl: string, databaseName: string, roo
   return url.toString();
 }
 
+/**
+ * The kernel's counts of connection handshakes it could not take (since boot, machine-wide):
+ * `ListenOverflows`, a connection completed while its listener's accept queue was full (the
+ * listen backlog), and `TCPSynRetrans`, a SYN sent again because none answered the first, as a
+ * client sees an overflow. A measurement's delta names what its latencies include: a dropped
+ * handshake costs the client a retry of a second or more.
+ */
+export interface HandshakeCounters {
+  listenOverflows: number;
+  synRetransmits: number;
+}
+
+/** `HandshakeCounters` from the text of /proc/net/netstat (a `TcpExt:` header line, then values). */
+export function parseHandshakeCounters(netstat: string): HandshakeCounters {
+  const lines = netstat.split('\n').filter((line) => line.startsWith('TcpExt:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const counter = (name: string): number => {
+    const value = Number(values[names.indexOf(name)]);
+    if (!names.includes(name) || !Number.isFinite(value))
+      throw new Error(`/proc/net/netstat has no TcpExt ${name} counter`);
+    return value;
+  };
+  return { listenOverflows: counter('ListenOverflows'), synRetransmits: counter('TCPSynRetrans') };
+}
+
+export async function handshakeCounters(): Promise<HandshakeCounters> {
+  return parseHandshakeCounters(await readFile('/proc/net/netstat', 'utf8'));
+}
+
 /** Busy and total jiffies of each CPU (from /proc/stat), for utilisation between two readings. */
 export async function cpuTimes(): Promise<Map<string, { busy: number; total: number }>> {
   const times = new Map<string, { busy: number; total: number }>();

@@ -7,7 +7,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type LoadResult, parseResultLine } from './load-result.ts';
-import { cpuSnapshot, foreignLoad, processCpuSeconds, utilisation, waitForQuiet } from './machine.ts';
+import {
+  cpuSnapshot,
+  foreignLoad,
+  handshakeCounters,
+  processCpuSeconds,
+  utilisation,
+  waitForQuiet,
+} from './machine.ts';
 import type { OpenLoopOptions } from './open-loop.ts';
 import type { BenchOptions } from './options.ts';
 import { run, type Service } from './processes.ts';
@@ -125,9 +132,19 @@ export class Measurer {
     const service = target === 'direct' ? undefined : this.#services.get(target);
     const cpuBefore = service === undefined ? 0 : await processCpuSeconds(service.pid);
     const before = await cpuSnapshot(this.#ownPids);
+    const handshakesBefore = await handshakeCounters();
     const result = await load();
+    const handshakesAfter = await handshakeCounters();
     const after = await cpuSnapshot(this.#ownPids);
-    const measurement: Measurement = { target, mock, kind, ...parameters, result };
+    const measurement: Measurement = {
+      target,
+      mock,
+      kind,
+      ...parameters,
+      result,
+      listenOverflows: handshakesAfter.listenOverflows - handshakesBefore.listenOverflows,
+      synRetransmits: handshakesAfter.synRetransmits - handshakesBefore.synRetransmits,
+    };
     if (service !== undefined) {
       const cpuSeconds = (await processCpuSeconds(service.pid)) - cpuBefore;
       const requests = result.allRequests ?? result.requests;

@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { LatencySummary, LoadResult } from './load-result.ts';
+import type { LatencySummary } from './load-result.ts';
 import {
   type Added,
   addedLatency,
@@ -48,9 +48,19 @@ function latencies(summary: LatencySummary): string[] {
 }
 
 /** The error rate, and for the open loop how many of the errors were never answered at all. */
-function errorsOf(result: LoadResult): string {
+/**
+ * The error rate, the requests among them left unanswered, and the handshakes the kernel could
+ * not take during the measurement (machine-wide, so any listener's), when there were any.
+ */
+function errorsOf(measurement: Measurement): string {
+  const { result } = measurement;
   const rate = percent(errorRate(result), 2);
-  return result.unanswered ? `${rate} (${integer(result.unanswered)} unanswered)` : rate;
+  const notes = [
+    result.unanswered ? `${integer(result.unanswered)} unanswered` : '',
+    measurement.listenOverflows ? `${integer(measurement.listenOverflows)} listen-queue overflows` : '',
+    measurement.synRetransmits ? `${integer(measurement.synRetransmits)} SYN retransmissions` : '',
+  ].filter((note) => note !== '');
+  return notes.length > 0 ? `${rate} (${notes.join(', ')})` : rate;
 }
 
 function measurementRow(label: string, measurement: Measurement, added: Added | undefined): string[] {
@@ -61,7 +71,7 @@ function measurementRow(label: string, measurement: Measurement, added: Added | 
     integer(result.rps),
     ...latencies(result.latencyMs),
     triple(added),
-    errorsOf(result),
+    errorsOf(measurement),
     number(measurement.cpuMsPerRequest, 3),
     cores(measurement),
   ];
@@ -77,6 +87,9 @@ function cores(measurement: Measurement): string {
 }
 
 const disturbedLoad = 0.25;
+
+const sumOf = (measurements: readonly Measurement[], key: 'listenOverflows' | 'synRetransmits'): number =>
+  measurements.reduce((sum, measurement) => sum + (measurement[key] ?? 0), 0);
 const coresHeader = 'CPU: system core / load core / PG+Redis / others (CPUs)';
 
 export function renderMarkdown(results: BenchResults): string {
@@ -127,7 +140,10 @@ export function renderMarkdown(results: BenchResults): string {
       `Other processes of the machine used ${number(
         all.reduce((sum, measurement) => sum + (measurement.foreignLoad ?? 0), 0) / all.length,
       )} CPUs on average during the measurements. ${disturbed} of ${all.length} measurements kept ran while they used more than ${disturbedLoad} CPU (⚠ in the tables below); ` +
-        `${retried} needed a second attempt because the first saw more than half a CPU of other load (the less disturbed attempt is kept, "retried").`,
+        `${retried} needed a second attempt because the first saw more than half a CPU of other load (the less disturbed attempt is kept, "retried"). ` +
+        `The kernel counted ${integer(sumOf(all, 'listenOverflows'))} listen-queue overflows and ${integer(
+          sumOf(all, 'synRetransmits'),
+        )} SYN retransmissions during the measurements (any listener of the machine; per cell in the errors columns when there were any).`,
     );
 
   const lat = (mock: 'zero' | 'twenty', concurrency: number) =>
@@ -162,7 +178,7 @@ export function renderMarkdown(results: BenchResults): string {
         const found = results.maxThroughput[system];
         const rate = found ? Math.max(50, Math.floor(found.rps / 50) * 50) : undefined;
         const run = results.openLoop.find((m) => m.target === system && m.rate === rate);
-        return run ? `${triple(addedOpenLoop(results, run))}, ${errorsOf(run.result)}` : 'n/a';
+        return run ? `${triple(addedOpenLoop(results, run))}, ${errorsOf(run)}` : 'n/a';
       }),
     );
     summaryRows.push(
@@ -172,7 +188,7 @@ export function renderMarkdown(results: BenchResults): string {
           const run = results.openLoop.find(
             (m) => m.target === system && m.rate === results.setup.targetRate,
           );
-          return run ? `${triple(addedOpenLoop(results, run))}, ${errorsOf(run.result)}` : 'n/a';
+          return run ? `${triple(addedOpenLoop(results, run))}, ${errorsOf(run)}` : 'n/a';
         },
       ),
     );

@@ -30,6 +30,12 @@ export interface Measurement {
   datastoreLoad?: number;
   /** True when the first attempt was disturbed by other processes and the cell was measured again. */
   retried?: boolean;
+  /**
+   * Handshakes the machine's kernel could not take meanwhile (any listener, machine-wide):
+   * listen-queue overflows and SYN retransmissions (`HandshakeCounters` in machine.ts).
+   */
+  listenOverflows?: number;
+  synRetransmits?: number;
 }
 
 export interface SearchStep {

@@ -38,8 +38,12 @@ describe('benchmark harness (smoke run)', () => {
       'direct',
       'odock',
     ]);
-    for (const measurement of [...results.latency, ...results.openLoop, ...results.streams])
+    for (const measurement of [...results.latency, ...results.openLoop, ...results.streams]) {
       assert.ok(measurement.result.requests > 0, `${measurement.kind} ${measurement.target} sent requests`);
+      // The kernel's handshake counters were read around it (machine-wide, so any count >= 0).
+      assert.ok(Number.isInteger(measurement.listenOverflows) && measurement.listenOverflows! >= 0);
+      assert.ok(Number.isInteger(measurement.synRetransmits) && measurement.synRetransmits! >= 0);
+    }
     assert.ok(
       results.search.some((step) => step.target === 'odock'),
       'the throughput search ran odock',
@@ -57,6 +61,7 @@ describe('benchmark harness (smoke run)', () => {
     assert.match(markdown, /\| +\| bare proxy \| odock-server \|/);
     assert.match(markdown, /added latency p50 \/ p99 \/ p99\.9, c=1, 0 ms mock/);
     assert.match(markdown, /### Targets of the issue/);
+    assert.match(markdown, /The kernel counted [\d,]+ listen-queue overflows and [\d,]+ SYN retransmissions/);
     // The CPU cell ran again (one round in the smoke preset): CPU per request is a median of two.
     assert.ok(
       results.latency.some((m) => m.target === 'odock' && m.round === 1 && (m.cpuMsPerRequest ?? 0) > 0),
