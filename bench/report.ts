@@ -140,10 +140,13 @@ export function renderMarkdown(results: BenchResults): string {
       `Other processes of the machine used ${number(
         all.reduce((sum, measurement) => sum + (measurement.foreignLoad ?? 0), 0) / all.length,
       )} CPUs on average during the measurements. ${disturbed} of ${all.length} measurements kept ran while they used more than ${disturbedLoad} CPU (⚠ in the tables below); ` +
-        `${retried} needed a second attempt because the first saw more than half a CPU of other load (the less disturbed attempt is kept, "retried"). ` +
-        `The kernel counted ${integer(sumOf(all, 'listenOverflows'))} listen-queue overflows and ${integer(
-          sumOf(all, 'synRetransmits'),
-        )} SYN retransmissions during the measurements (any listener of the machine; per cell in the errors columns when there were any).`,
+        `${retried} needed a second attempt because the first saw more than half a CPU of other load (the less disturbed attempt is kept, "retried").` +
+        // Runs before stop 21 did not read the counters: say nothing rather than zero.
+        (all.some((measurement) => measurement.listenOverflows !== undefined)
+          ? ` The kernel counted ${integer(sumOf(all, 'listenOverflows'))} listen-queue overflows and ${integer(
+              sumOf(all, 'synRetransmits'),
+            )} SYN retransmissions during the measurements (any listener of the machine; per cell in the errors columns when there were any).`
+          : ''),
     );
 
   const lat = (mock: 'zero' | 'twenty', concurrency: number) =>
