@@ -47,7 +47,6 @@ function latencies(summary: LatencySummary): string[] {
   return [number(summary.p50), number(summary.p99), number(summary.p999), number(summary.max)];
 }
 
-/** The error rate, and for the open loop how many of the errors were never answered at all. */
 /**
  * The error rate, the requests among them left unanswered, and the handshakes the kernel could
  * not take during the measurement (machine-wide, so any listener's), when there were any.
@@ -87,10 +86,10 @@ function cores(measurement: Measurement): string {
 }
 
 const disturbedLoad = 0.25;
+const coresHeader = 'CPU: system core / load core / PG+Redis / others (CPUs)';
 
 const sumOf = (measurements: readonly Measurement[], key: 'listenOverflows' | 'synRetransmits'): number =>
   measurements.reduce((sum, measurement) => sum + (measurement[key] ?? 0), 0);
-const coresHeader = 'CPU: system core / load core / PG+Redis / others (CPUs)';
 
 export function renderMarkdown(results: BenchResults): string {
   const systems = results.setup.systems;
