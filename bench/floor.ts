@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import { type FloorLevel, floorLevelNames, floorLevelOption, floorLevels } from './floor-proxy.ts';
 import { cpuSnapshot, foreignLoad, processCpuSeconds, waitForQuiet } from './machine.ts';
 import type { Service } from './processes.ts';
-import { median } from './results.ts';
+import { median, rotate } from './results.ts';
 import {
   standaloneEnvironment,
   startMock,
@@ -114,10 +114,7 @@ try {
   services.push(await startMock(environment, 'twenty'));
   services.push(await startOtlpReceiverProcess(environment));
   for (let round = 1; round <= rounds; round += 1) {
-    // Each round starts one system later than the one before, so that no system always follows
-    // the same one (the order of a round is one of the conditions it measures under).
-    const order = cells.map((_, index) => cells[(index + round - 1) % cells.length]!);
-    for (const cell of order) {
+    for (const cell of rotate(cells, round - 1)) {
       const { variant } = cell;
       const service = await startTarget(
         variant?.gatewayRoot === undefined

@@ -228,6 +228,17 @@ export function cpuPerRequest(
   return values.length === 0 ? undefined : { median: median(values), values };
 }
 
+/**
+ * `list` starting at its element `by` (modulo its length), the ones before it moved to the end:
+ * the order of one round of measurements, shifted from round to round so that no system always
+ * runs after the same one.
+ */
+export function rotate<T>(list: readonly T[], by: number): T[] {
+  if (list.length === 0) return [];
+  const shift = by % list.length;
+  return [...list.slice(shift), ...list.slice(0, shift)];
+}
+
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);

@@ -12,6 +12,7 @@ import {
   errorRate,
   type MaxThroughput,
   type Measurement,
+  rotate,
   type SearchStep,
   subtract,
 } from './results.ts';
@@ -21,12 +22,6 @@ export type { Progress };
 
 const addedP99LimitMs = 5;
 const errorRateLimit = 0.001;
-
-function rotate<T>(list: readonly T[], by: number): T[] {
-  if (list.length === 0) return [];
-  const shift = by % list.length;
-  return [...list.slice(shift), ...list.slice(0, shift)];
-}
 
 const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 
