@@ -1,6 +1,7 @@
 /**
  * How far odock-server is from the floor of its own features on Node: the CPU per request of
- * the bare proxy, of the floor proxy at each level (bench/floor-proxy.ts: the features written
+ * the raw-socket proxy (bench/raw-proxy.ts: the bare proxy's exchange with no HTTP library, the
+ * floor under the stack), of the bare proxy, of the floor proxy at each level (bench/floor-proxy.ts: the features written
  * as plainly as they can be), of odock-server with telemetry off and of odock-server, and of
  * any `--variant` of odock-server (another checkout, other settings: an A/B in the same rounds),
  * at 64 connections of the 20 ms mock, each system pinned and loaded as `bench/profile.ts` does.
@@ -28,12 +29,13 @@ import { runClosedLoop } from './wrk.ts';
 
 const usage = `
 node bench/floor.ts [--rounds 3] [--levels 1,2,3,4,5,6|none] [--connections 64] [--duration 15]
-                    [--warmup 6] [--no-odock] [--variant 'NAME[@DIR][:KEY=VALUE,...]' ...]
+                    [--warmup 6] [--no-raw] [--no-odock] [--variant 'NAME[@DIR][:KEY=VALUE,...]' ...]
                     [--port-base 18600] [--out FILE.md]
 
 Each round starts, warms up, measures and stops, in this order, rotated by one system from
-round to round: the bare proxy, the floor proxy at each of --levels, odock-server with telemetry
-off, odock-server (--no-odock leaves these two out) and each --variant: odock-server (telemetry
+round to round: the raw-socket proxy (bench/raw-proxy.ts; --no-raw leaves it out), the bare
+proxy, the floor proxy at each of --levels, odock-server with telemetry off, odock-server
+(--no-odock leaves these two out) and each --variant: odock-server (telemetry
 on) from the checkout in DIR and with the variables given beyond the benchmark's, e.g.
 'sampled 1:OBSERVABILITY_SAMPLE_RATE=1' or 'branch@../other-checkout' (a value cannot hold a
 comma). About 30 s per system and round.
@@ -46,6 +48,7 @@ const { values } = toolArgs(usage, {
     connections: { type: 'string', default: '64' },
     duration: { type: 'string', default: '15' },
     warmup: { type: 'string', default: '6' },
+    'no-raw': { type: 'boolean' },
     'no-odock': { type: 'boolean' },
     variant: { type: 'string', multiple: true },
     'port-base': { type: 'string', default: '18600' },
@@ -77,11 +80,12 @@ try {
 /** One system of every round: what runs, under which name, with which environment. */
 interface Cell {
   label: string;
-  target: Extract<ToolTarget, 'bare' | `floor-${FloorLevel}` | 'odock-notel' | 'odock'>;
+  target: Extract<ToolTarget, 'raw' | 'bare' | `floor-${FloorLevel}` | 'odock-notel' | 'odock'>;
   variant?: GatewayVariant;
 }
 const bareCell: Cell = { label: 'bare proxy', target: 'bare' };
 const cells: Cell[] = [
+  ...(values['no-raw'] ? [] : [{ label: 'raw-socket proxy (no HTTP library)', target: 'raw' } as const]),
   bareCell,
   ...levels.map(
     (level): Cell => ({ label: `floor ${level}: ${floorLevelNames[level]}`, target: `floor-${level}` }),

@@ -45,7 +45,8 @@ import { gatewayEnvironment, toolArgs } from './tool-args.ts';
 const usage = `
 node bench/instructions.ts [--system odock | --floor LEVEL] [--warmup 20000] [--requests 5000]
                            [--gateway-root DIR] [--top 40] [--out FILE.md] [--keep DIR]
-                           (--floor 1-6: the floor proxy at that level, bench/floor-proxy.ts)
+                           (--floor 1-6: the floor proxy at that level, bench/floor-proxy.ts;
+                            --system raw: the raw-socket proxy, bench/raw-proxy.ts)
                            [--gateway-env KEY=VALUE ...]  (odock-server's environment beyond the
                                             benchmark's, e.g. OBSERVABILITY_SAMPLE_RATE=0)
 node bench/instructions.ts --summarise DIR/odock.callgrind.out --perf-map DIR/odock.perf.map --requests 5000

@@ -51,7 +51,8 @@ node bench/profile.ts [--system odock | --floor LEVEL] [--mock twenty|zero] [--c
                                        which task held the core; bench/sched-waits.ts)
 node bench/profile.ts --summarise FILE.cpuprofile [--requests N]
 
---floor 1-6 profiles the floor proxy at that level (bench/floor-proxy.ts) instead of a system.
+--floor 1-6 profiles the floor proxy at that level (bench/floor-proxy.ts) instead of a system;
+--system raw the raw-socket proxy (bench/raw-proxy.ts: the bare proxy's exchange, no HTTP library).
 `;
 
 const { values } = toolArgs(usage, {

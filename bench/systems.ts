@@ -67,12 +67,15 @@ export function systemOption(value: string, usage: string): SystemId {
   return value as SystemId;
 }
 
-/** What a tool runs and loads: a system of the benchmark, or the floor proxy at a level. */
-export type ToolTarget = SystemId | `floor-${FloorLevel}`;
+/**
+ * What a tool runs and loads: a system of the benchmark, the floor proxy at a level, or the
+ * raw-socket proxy (bench/raw-proxy.ts: the bare proxy's exchange with no HTTP library).
+ */
+export type ToolTarget = SystemId | `floor-${FloorLevel}` | 'raw';
 
-/** `--system S` or, when given, `--floor LEVEL` (which wins): the tool's target. */
+/** `--system S` (a system, or `raw`) or, when given, `--floor LEVEL` (which wins): the tool's target. */
 export function targetOption(system: string, floor: string | undefined, usage: string): ToolTarget {
-  if (floor === undefined) return systemOption(system, usage);
+  if (floor === undefined) return system === 'raw' ? 'raw' : systemOption(system, usage);
   try {
     return `floor-${floorLevelOption(floor, '--floor')}`;
   } catch (error) {
@@ -89,6 +92,7 @@ export function startTarget(
   target: ToolTarget,
   options: SystemProcessOptions = {},
 ): Promise<Service> {
+  if (target === 'raw') return startRaw(environment, options);
   const level = floorLevelOf(target);
   return level === undefined
     ? startSystem(environment, target as SystemId, options)
@@ -101,9 +105,10 @@ export function targetRequest(
   target: ToolTarget,
   mode: MockMode,
 ): RequestSpec {
+  if (target === 'raw') return bareRequestAt(environment, mode, rawUrl(environment));
   return floorLevelOf(target) === undefined
     ? requestFor(environment, target as SystemId, mode)
-    : floorRequest(environment, mode);
+    : bareRequestAt(environment, mode, floorUrl(environment));
 }
 
 /**
@@ -142,6 +147,7 @@ const ports = {
   otlp: 10,
   system: { bare: 20, odock: 21, 'odock-notel': 22, portkey: 23 },
   floor: 30,
+  raw: 31,
 } as const;
 
 export const mockUrl = (environment: BenchEnvironment, mode: MockMode): string =>
@@ -384,31 +390,60 @@ export function startFloor(
   level: FloorLevel,
   options: SystemProcessOptions = {},
 ): Promise<Service> {
+  return startBenchProxy(environment, `floor-${level}`, 'floor-proxy.ts', floorUrl(environment), options, [
+    '--level',
+    String(level),
+  ]);
+}
+
+/** One of the benchmark's own proxies (`script` in bench/), started as `startFloor` says, at `url`. */
+function startBenchProxy(
+  environment: BenchEnvironment,
+  name: string,
+  script: string,
+  url: string,
+  options: SystemProcessOptions,
+  args: readonly string[] = [],
+): Promise<Service> {
   return startService({
-    name: `floor-${level}`,
+    name,
     command: [
       ...(options.launcher?.command ?? []),
       process.execPath,
       ...gatewayNodeFlags,
       ...(options.nodeFlags ?? []),
-      fileURLToPath(new URL('./floor-proxy.ts', import.meta.url)),
+      fileURLToPath(new URL(`./${script}`, import.meta.url)),
       '--port',
-      String(environment.portBase + ports.floor),
-      '--level',
-      String(level),
+      new URL(url).port,
+      ...args,
     ],
     cpu: environment.systemCpu,
     env: { PATH: process.env.PATH, NODE_ENV: 'production', ...options.env },
-    logFile: join(environment.runDir, `floor-${level}.log`),
-    readyUrl: `${floorUrl(environment)}/`,
+    logFile: join(environment.runDir, `${name}.log`),
+    readyUrl: `${url}/`,
     readyTimeoutMs: options.launcher?.readyTimeoutMs,
   });
 }
 
-/** The floor proxy's request: the bare proxy's (the same key, body and `x-upstream`), at its own port. */
-export function floorRequest(environment: BenchEnvironment, mode: MockMode): RequestSpec {
+/** The raw-socket proxy (bench/raw-proxy.ts), on a port of its own beside the systems'. */
+export const rawUrl = (environment: BenchEnvironment): string =>
+  `http://127.0.0.1:${environment.portBase + ports.raw}`;
+
+/** The raw-socket proxy, started as the floor proxy is. */
+export function startRaw(
+  environment: BenchEnvironment,
+  options: SystemProcessOptions = {},
+): Promise<Service> {
+  return startBenchProxy(environment, 'raw', 'raw-proxy.ts', rawUrl(environment), options);
+}
+
+/**
+ * The request of the floor and raw-socket proxies: the bare proxy's (the same key, body and
+ * `x-upstream`), at their own `url`.
+ */
+function bareRequestAt(environment: BenchEnvironment, mode: MockMode, url: string): RequestSpec {
   const bare = requestFor(environment, 'bare', mode);
-  return { ...bare, url: bare.url.replace(systemUrl(environment, 'bare'), floorUrl(environment)) };
+  return { ...bare, url: bare.url.replace(systemUrl(environment, 'bare'), url) };
 }
 
 /** The chat completion each target receives for a mock mode (the same body everywhere). */
