@@ -396,7 +396,7 @@ export function startFloor(
   ]);
 }
 
-/** One of the benchmark's own proxies (`script` in bench/), started as `startFloor` says, at `url`. */
+/** One of the benchmark's own proxies (`script` in bench/) at `url`: the shipped flags, pinned to the systems' CPU. */
 function startBenchProxy(
   environment: BenchEnvironment,
   name: string,

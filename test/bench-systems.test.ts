@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type BenchEnvironment, odockEnvironment } from '../bench/systems.ts';
+import { upstreamHeader } from '../bench/bare-proxy.ts';
+import { type BenchEnvironment, odockEnvironment, targetOption, targetRequest } from '../bench/systems.ts';
 
 const environment: BenchEnvironment = {
   repoRoot: '/repo',
@@ -38,5 +39,26 @@ describe('the odock-server systems of the benchmark', () => {
     assert.equal(on.LOG_LEVEL, 'silent');
     assert.equal(on.ODOCK_MEMORY_LIMIT_MB, '224');
     assert.equal(on.OBSERVABILITY_OTEL_TRACES_EXPORTER, 'otlphttp', 'the rest of the path stays');
+  });
+});
+
+describe("the tools' targets beside the systems", () => {
+  test('--system raw and --floor name the raw-socket and floor proxies', () => {
+    assert.equal(targetOption('raw', undefined, 'usage'), 'raw');
+    assert.equal(targetOption('bare', undefined, 'usage'), 'bare');
+    assert.equal(targetOption('raw', '6', 'usage'), 'floor-6');
+  });
+
+  test("the raw-socket and floor proxies get the bare proxy's request at ports of their own", () => {
+    const bare = targetRequest(environment, 'bare', 'twenty');
+    const raw = targetRequest(environment, 'raw', 'twenty');
+    const floor = targetRequest(environment, 'floor-6', 'twenty');
+    assert.equal(new Set([bare.url, raw.url, floor.url]).size, 3);
+    for (const request of [raw, floor]) {
+      assert.equal(new URL(request.url).pathname, new URL(bare.url).pathname);
+      assert.deepEqual(request.headers, bare.headers);
+      assert.equal(request.body, bare.body);
+    }
+    assert.equal(raw.headers[upstreamHeader], bare.headers[upstreamHeader]);
   });
 });
