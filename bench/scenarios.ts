@@ -138,7 +138,11 @@ export class Scenarios {
    * coordinated omission. A system leaves the ladder only after a failed step that brought no
    * more throughput (saturated): a failed latency step (one garbage-collection pause can fail a
    * short step) must not end the climb, or the saturation throughput, the highest seen pass or
-   * fail, would be whatever the system reached when its tail first went over the limit.
+   * fail, would be whatever the system reached when its tail first went over the limit. A system
+   * that passed no step of the ladder is then tried below it, at half the connections each time
+   * down to one, until a step passes: without that its measure would be "none passed" (Portkey's
+   * in every full run, and odock-server's when its tail fails the first step), and no ratio on
+   * the issue's measure could be taken.
    */
   async throughput(): Promise<void> {
     const { durations, searchLadder } = this.#options;
@@ -199,9 +203,7 @@ export class Scenarios {
       return { pass, gained };
     };
 
-    for (const system of this.#systems) this.#results.maxThroughput[system] = null;
-    for (const concurrency of searchLadder) {
-      if (active.length === 0) break;
+    const measureDirect = async (concurrency: number): Promise<void> => {
       await this.#measurer.beforeCell(`search c=${concurrency}`);
       const direct = await this.#measurer.closedLoop(
         'direct',
@@ -225,6 +227,12 @@ export class Scenarios {
           direct.result.latencyMs.p99,
         )} ms, load core ${fixed((direct.loadCoreBusy ?? Number.NaN) * 100, 0)} %`,
       );
+    };
+
+    for (const system of this.#systems) this.#results.maxThroughput[system] = null;
+    for (const concurrency of searchLadder) {
+      if (active.length === 0) break;
+      await measureDirect(concurrency);
       const retired = new Set<SystemId>();
       for (const system of rotate(active, this.#cell++)) {
         const { pass, gained } = await step(system, concurrency);
@@ -238,10 +246,29 @@ export class Scenarios {
       }
       active = active.filter((system) => !retired.has(system));
     }
+    let above = searchLadder[0]!;
+    for (
+      let concurrency = Math.floor(above / 2);
+      concurrency >= 1;
+      concurrency = Math.floor(concurrency / 2)
+    ) {
+      const below = this.#systems.filter((system) => this.#results.maxThroughput[system] === null);
+      if (below.length === 0) break;
+      await measureDirect(concurrency);
+      for (const system of rotate(below, this.#cell++))
+        if ((await step(system, concurrency)).pass) {
+          lastPass.set(system, concurrency);
+          failAbove.set(system, above);
+        }
+      above = concurrency;
+    }
+    // One bisection step between the last pass and the failure above it: halfway on the ladder
+    // (gaps of 16 connections and more), halfway below it too (a pass at 2 after a failure at 4
+    // is tried at 3), none where no connection count lies between.
     for (const system of this.#systems) {
       const low = lastPass.get(system);
       const high = failAbove.get(system);
-      if (low === undefined || high === undefined || high - low < 16) continue;
+      if (low === undefined || high === undefined || high - low < Math.max(2, Math.min(16, low))) continue;
       await step(system, Math.round((low + high) / 2));
     }
     await this.#openLoops();
