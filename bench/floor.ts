@@ -1,14 +1,15 @@
 /**
  * How far odock-server is from the floor of its own features on Node: the CPU per request of
  * the raw-socket proxy (bench/raw-proxy.ts: the bare proxy's exchange with no HTTP library, the
- * floor under the stack), of the bare proxy, of the floor proxy at each level (bench/floor-proxy.ts: the features written
- * as plainly as they can be), of odock-server with telemetry off and of odock-server, and of
- * any `--variant` of odock-server (another checkout, other settings: an A/B in the same rounds),
- * at 64 connections of the 20 ms mock, each system pinned and loaded as `bench/profile.ts` does.
- * Systems run one after the other within a round, in an order rotated from round to round, and
- * rounds repeat, so that a drift of the machine shows as a difference between rounds rather than
- * between systems; the table gives every round, the median, and the median's share of the bare
- * proxy's capacity (its CPU per request over the system's).
+ * floor under the stack), of the bare proxy, of the floor proxy at each level
+ * (bench/floor-proxy.ts: the features written as plainly as they can be), of odock-server with
+ * telemetry off and of odock-server, and of any `--variant` of odock-server (another checkout,
+ * other settings: an A/B in the same rounds), at 64 connections of the 20 ms mock, each system
+ * pinned and loaded as `bench/profile.ts` does. Systems run one after the other within a round,
+ * in an order rotated from round to round, and rounds repeat, so that a drift of the machine
+ * shows as a difference between rounds rather than between systems; the table gives every
+ * round, the median, and the median's share of the bare proxy's capacity (its CPU per request
+ * over the system's).
  * Options: `node bench/floor.ts --help`.
  */
 import { writeFile } from 'node:fs/promises';
@@ -35,10 +36,10 @@ node bench/floor.ts [--rounds 3] [--levels 1,2,3,4,5,6|none] [--connections 64] 
 Each round starts, warms up, measures and stops, in this order, rotated by one system from
 round to round: the raw-socket proxy (bench/raw-proxy.ts; --no-raw leaves it out), the bare
 proxy, the floor proxy at each of --levels, odock-server with telemetry off, odock-server
-(--no-odock leaves these two out) and each --variant: odock-server (telemetry
-on) from the checkout in DIR and with the variables given beyond the benchmark's, e.g.
-'sampled 1:OBSERVABILITY_SAMPLE_RATE=1' or 'branch@../other-checkout' (a value cannot hold a
-comma). About 30 s per system and round.
+(--no-odock leaves these two out) and each --variant: odock-server (telemetry on) from the
+checkout in DIR and with the variables given beyond the benchmark's, e.g. 'sampled
+1:OBSERVABILITY_SAMPLE_RATE=1' or 'branch@../other-checkout' (a value cannot hold a comma).
+About 30 s per system and round.
 `;
 
 const { values } = toolArgs(usage, {
