@@ -20,6 +20,12 @@ import { type BenchEnvironment, type MockMode, mockLabel, type SystemId, type Ta
 
 export type { Progress };
 
+/** What the scenarios ask of a measurer: `Measurer`'s own methods (a test gives a scripted one). */
+export type ScenarioMeasurer = Pick<
+  Measurer,
+  'settle' | 'beforeCell' | 'closedLoop' | 'openLoop' | 'streams'
+>;
+
 const addedP99LimitMs = 5;
 const errorRateLimit = 0.001;
 
@@ -30,7 +36,7 @@ export class Scenarios {
   readonly #services: ReadonlyMap<SystemId, Service>;
   readonly #results: BenchResults;
   readonly #progress: Progress;
-  readonly #measurer: Measurer;
+  readonly #measurer: ScenarioMeasurer;
   #cell = 0;
 
   constructor(
@@ -40,12 +46,13 @@ export class Scenarios {
     results: BenchResults,
     progress: Progress,
     infrastructure: readonly Service[],
+    measurer: ScenarioMeasurer = new Measurer(options, environment, services, infrastructure, progress),
   ) {
     this.#options = options;
     this.#services = services;
     this.#results = results;
     this.#progress = progress;
-    this.#measurer = new Measurer(options, environment, services, infrastructure, progress);
+    this.#measurer = measurer;
   }
 
   get #systems(): SystemId[] {
