@@ -9,9 +9,8 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Agent, type Dispatcher } from 'undici';
-import { closeOnSignals, listen, readWholeBody } from './http-server.ts';
+import { listen, type ProxyOptions, readWholeBody, runProxy } from './http-server.ts';
 
 export const upstreamHeader = 'x-upstream';
 
@@ -37,14 +36,7 @@ function forwardable(headers: IncomingHttpHeaders): Record<string, string | stri
   return result;
 }
 
-export interface BareProxyOptions {
-  host: string;
-  port: number;
-  /** Origin used when a request names none in `x-upstream`. */
-  upstream: string | undefined;
-}
-
-export function startBareProxy(options: BareProxyOptions) {
+export function startBareProxy(options: ProxyOptions) {
   // The keep-alive settings of src/upstream/upstream-client.ts, but no cap on connections per
   // origin: the ceiling has no artificial limit (the gateway's 256 queues the 257th stream).
   const agent = new Agent({
@@ -111,19 +103,4 @@ export function startBareProxy(options: BareProxyOptions) {
   }));
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '0' },
-      upstream: { type: 'string' },
-    },
-  });
-  const proxy = await startBareProxy({
-    host: values.host,
-    port: Number(values.port),
-    upstream: values.upstream,
-  });
-  process.stdout.write(`bare proxy listening on ${proxy.url}\n`);
-  closeOnSignals(proxy.close);
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) await runProxy('bare proxy', startBareProxy);

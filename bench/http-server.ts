@@ -1,8 +1,11 @@
 /**
- * The pieces the benchmark's own servers share (the bare proxy, the floor proxy, the OTLP
- * receiver): reading a whole request body, listening, and stopping on a signal.
+ * The pieces the benchmark's own servers share (the bare, floor and raw-socket proxies, the
+ * OTLP receiver): reading a whole request body, listening, stopping on a signal, and a proxy's
+ * command line.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Server } from 'node:net';
+import { parseArgs } from 'node:util';
 import { defaultListenBacklog } from '../src/http/listen-backlog.ts';
 
 /** Calls `onBody` with the request's whole body (empty when it has none), the one chunk without a copy. */
@@ -34,4 +37,32 @@ export function closeOnSignals(close: () => Promise<void>): void {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+}
+
+/** Where a proxy of the benchmark listens, and where it sends a request that names no origin. */
+export interface ProxyOptions {
+  host: string;
+  port: number;
+  /** Origin used when a request names none in `x-upstream`. */
+  upstream: string | undefined;
+}
+
+/**
+ * A proxy run as a program (`--host`, `--port`, `--upstream`): started, its URL printed as
+ * "NAME listening on URL", closed on a signal.
+ */
+export async function runProxy(
+  name: string,
+  start: (options: ProxyOptions) => Promise<{ url: string; close: () => Promise<void> }>,
+): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      upstream: { type: 'string' },
+    },
+  });
+  const proxy = await start({ host: values.host, port: Number(values.port), upstream: values.upstream });
+  process.stdout.write(`${name} listening on ${proxy.url}\n`);
+  closeOnSignals(proxy.close);
 }

@@ -16,10 +16,8 @@
  */
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { defaultListenBacklog } from '../src/http/listen-backlog.ts';
 import { upstreamHeader } from './bare-proxy.ts';
-import { closeOnSignals } from './http-server.ts';
+import { listen, type ProxyOptions, runProxy } from './http-server.ts';
 
 /** A whole HTTP/1.1 message: its start line and header lines (latin1) and its body. */
 export interface RawMessage {
@@ -67,7 +65,7 @@ export class MessageFramer {
     const lines = pending.toString('latin1', 0, end).split('\r\n');
     const startLine = lines[0]!;
     const headerLines = lines.slice(1);
-    let length = 0;
+    let length: number | undefined;
     for (const line of headerLines) {
       const colon = line.indexOf(':');
       const name = line.slice(0, colon).toLowerCase();
@@ -79,8 +77,11 @@ export class MessageFramer {
         length = Number(value);
       }
     }
-    if (startLine.startsWith('HTTP/') && !headerLines.some((line) => /^content-length:/i.test(line)))
-      throw new FramingError(this.#unframedStatus, 'an answer without Content-Length');
+    if (length === undefined) {
+      if (startLine.startsWith('HTTP/'))
+        throw new FramingError(this.#unframedStatus, 'an answer without Content-Length');
+      length = 0;
+    }
     const bodyStart = end + headEnd.length;
     if (pending.length < bodyStart + length) return undefined;
     this.#pending = pending.length === bodyStart + length ? undefined : pending.subarray(bodyStart + length);
@@ -185,16 +186,7 @@ class Origin {
   }
 }
 
-export interface RawProxyOptions {
-  host: string;
-  port: number;
-  /** Origin used when a request names none in `x-upstream`. */
-  upstream: string | undefined;
-}
-
-export function startRawProxy(
-  options: RawProxyOptions,
-): Promise<{ url: string; close: () => Promise<void> }> {
+export function startRawProxy(options: ProxyOptions): Promise<{ url: string; close: () => Promise<void> }> {
   const origins = new Map<string, Origin>();
   const clients = new Set<Socket>();
 
@@ -282,36 +274,14 @@ export function startRawProxy(
   };
 
   const server = createServer({ noDelay: true }, serve);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: options.host, port: options.port, backlog: defaultListenBacklog }, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : options.port;
-      resolve({
-        url: `http://${options.host}:${port}`,
-        close: async () => {
-          for (const client of clients) client.destroy();
-          for (const origin of origins.values()) origin.close();
-          await new Promise((done) => server.close(done));
-        },
-      });
-    });
-  });
+  return listen(server, options.host, options.port).then((url) => ({
+    url,
+    close: async () => {
+      for (const client of clients) client.destroy();
+      for (const origin of origins.values()) origin.close();
+      await new Promise((done) => server.close(done));
+    },
+  }));
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string', default: '0' },
-      upstream: { type: 'string' },
-    },
-  });
-  const proxy = await startRawProxy({
-    host: values.host,
-    port: Number(values.port),
-    upstream: values.upstream,
-  });
-  process.stdout.write(`raw-socket proxy listening on ${proxy.url}\n`);
-  closeOnSignals(proxy.close);
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) await runProxy('raw-socket proxy', startRawProxy);
