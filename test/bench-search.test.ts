@@ -64,7 +64,7 @@ function scriptedMeasurer(steps: Array<[TargetId, number]>): ScenarioMeasurer {
     streams: async () => {
       throw new Error('not part of this test');
     },
-  } as ScenarioMeasurer;
+  };
 }
 
 test('the search goes below its ladder for a system that passed no step of it, then bisects', async () => {
