@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import {
   type BenchResults,
   capacityRatios,
+  checkTargets,
   cpuCellOf,
   cpuPerRequest,
   type Measurement,
@@ -73,5 +74,51 @@ describe('benchmark CPU per request', () => {
     assert.deepEqual(cpuPerRequest(results, 'odock'), { median: 0.5, values: [0.4, 0.6] });
     assert.equal(cpuPerRequest(results, 'bare'), undefined);
     assert.equal(cpuCellOf(resultsOf([])), undefined);
+  });
+});
+
+function streamCell(target: TargetId, completed: number, ttftP99: number): Measurement {
+  const ttftMs = { p50: 21, p90: 21.5, p99: ttftP99, p999: ttftP99, max: ttftP99, mean: 21 };
+  return {
+    target,
+    mock: 'stream',
+    kind: 'stream',
+    concurrency: 1,
+    result: {
+      requests: completed,
+      errors: 0,
+      durationS: 135,
+      rps: completed / 135,
+      latencyMs: ttftMs,
+      stream: { ttftMs, totalMs: ttftMs, completed },
+    },
+  };
+}
+
+describe('benchmark time-to-first-token target', () => {
+  const ttftTarget = (odockStreams: number, directStreams: number) => {
+    const results = {
+      latency: [],
+      openLoop: [],
+      search: [],
+      maxThroughput: {},
+      saturationThroughput: {},
+      memory: {},
+      setup: { targetRate: 4000 },
+      streams: [streamCell('direct', directStreams, 21.5), streamCell('odock', odockStreams, 22.1)],
+    } as unknown as BenchResults;
+    return checkTargets(results).find((check) =>
+      check.name.startsWith('streaming: added time to first token'),
+    );
+  };
+
+  it('names the streams its p99 comes from', () => {
+    const check = ttftTarget(104, 103);
+    assert.equal(check?.value, '0.60 ms (103 streams)');
+    assert.equal(check?.held, true);
+  });
+
+  it('says when the p99 of a cell is only its slowest stream', () => {
+    assert.equal(ttftTarget(15, 16)?.value, '0.60 ms (15 streams: the p99 is their slowest)');
   });
 });
