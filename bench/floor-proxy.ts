@@ -18,23 +18,31 @@
  *      tokens by class
  *   6  a request id (UUID) answered in `x-request-id`, an AbortController and a whole-exchange
  *      deadline timer per call, the client's disconnect cancelling the upstream call
+ *   7  the two features the levels above leave out that cost the gateway's process CPU: the
+ *      body checked against the API's schema (the gateway's own zod decoder) and the usage
+ *      rows sent to PostgreSQL, one `COPY ... FROM STDIN` through pg every 200 ms (into
+ *      `floor_usage_rows`, 42 text columns, of the database `--database-url` names)
  *
  * Unary chat completions only; the upstream is the one `x-upstream` names, as for the bare
  * proxy, so the benchmark's bare-proxy request serves both.
  *
  *   node bench/floor-proxy.ts --port 18230 --level 6
+ *   node bench/floor-proxy.ts --port 18230 --level 7 --database-url postgres://postgres@127.0.0.1:5432/odock_bench
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { from as copyFromStdin } from 'pg-copy-streams';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { Agent } from 'undici';
+import { decodeChatCompletions } from '../src/gateway/decode.ts';
 import { upstreamHeader } from './bare-proxy.ts';
 import { closeOnSignals, listen, readWholeBody } from './http-server.ts';
 
-export const floorLevels = [1, 2, 3, 4, 5, 6] as const;
+export const floorLevels = [1, 2, 3, 4, 5, 6, 7] as const;
 export type FloorLevel = (typeof floorLevels)[number];
 
 /** What each level adds, for the tables of `bench/floor.ts`. */
@@ -45,7 +53,12 @@ export const floorLevelNames: Record<FloorLevel, string> = {
   4: '+ access log line',
   5: '+ metrics (prom-client)',
   6: '+ request id, abort controller, deadline timer',
+  7: '+ body checked by zod, usage rows to PostgreSQL',
 };
+
+/** The table of level 7's usage rows: as many columns as the usage record, all text. */
+const usageTable = 'floor_usage_rows';
+const usageColumns = 42;
 
 /** The key the benchmark's bare-proxy request carries (`requestFor`), known to the floor proxy. */
 const benchProviderKey = 'sk-mock-upstream';
@@ -77,8 +90,15 @@ interface Answer {
   usage?: { prompt_tokens?: number; completion_tokens?: number };
 }
 
-export function startFloorProxy(options: { host: string; port: number; level: FloorLevel }) {
+export async function startFloorProxy(options: {
+  host: string;
+  port: number;
+  level: FloorLevel;
+  /** Level 7: the database whose `floor_usage_rows` receives the usage rows (created if missing). */
+  databaseUrl?: string;
+}) {
   const { level } = options;
+  const database = level >= 7 ? await openUsageTable(options.databaseUrl) : undefined;
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, pipelining: 1 });
   const keys = new Map<string, Principal>([
     [sha256(benchProviderKey), { organizationId: 'bench', teamId: 'bench-team', apiKeyId: 'bench-key' }],
@@ -89,10 +109,30 @@ export function startFloorProxy(options: { host: string; port: number; level: Fl
 
   // Rows wait for their batch outside the heap, as the gateway's do (a slab the batch's COPY
   // would send): kept as strings for 200 ms they would be promoted and die in the old generation.
-  const slab = Buffer.allocUnsafe(1024 * 1024);
+  let slab = Buffer.allocUnsafe(1024 * 1024);
   let slabUsed = 0;
+  /** Level 7: the COPY of the batch before, while it runs (the next batch waits for it). */
+  let copying: Promise<void> | undefined;
+  let copiedRows = 0;
   const rowFlush = setInterval(() => {
+    if (database === undefined) {
+      slabUsed = 0;
+      return;
+    }
+    if (slabUsed === 0 || copying !== undefined) return;
+    const batch = slab.subarray(0, slabUsed);
+    slab = Buffer.allocUnsafe(slab.length);
     slabUsed = 0;
+    copying = copyRows(database, batch)
+      .then((rows) => {
+        copiedRows += rows;
+      })
+      .catch((error: unknown) => {
+        process.stderr.write(`floor proxy: COPY failed: ${String(error)}\n`);
+      })
+      .finally(() => {
+        copying = undefined;
+      });
   }, 200);
   const appendRow = (row: string) => {
     if (slabUsed + row.length * 3 > slab.length) slabUsed = 0;
@@ -169,6 +209,14 @@ export function startFloorProxy(options: { host: string; port: number; level: Fl
     if (parsed.stream === true) {
       fail(response, 400, 'the floor proxy answers unary calls only');
       return;
+    }
+    if (level >= 7) {
+      try {
+        decodeChatCompletions(parsed);
+      } catch (error) {
+        fail(response, 400, error instanceof Error ? error.message : 'invalid request');
+        return;
+      }
     }
     const model = typeof parsed.model === 'string' ? models.get(parsed.model) : undefined;
     if (model === undefined) {
@@ -352,14 +400,37 @@ export function startFloorProxy(options: { host: string; port: number; level: Fl
   return listen(server, options.host, options.port).then((url) => ({
     url,
     registry,
+    /** Level 7: usage rows PostgreSQL has taken so far. */
+    copiedRows: () => copiedRows,
     close: async () => {
       clearInterval(rowFlush);
       server.closeAllConnections();
       await new Promise((done) => server.close(done));
       await agent.close();
       logSink.end();
+      await copying;
+      await database?.end();
     },
   }));
+}
+
+async function openUsageTable(databaseUrl: string | undefined): Promise<pg.Client> {
+  if (databaseUrl === undefined) throw new Error('level 7 sends usage rows to PostgreSQL: --database-url');
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const columns = Array.from({ length: usageColumns }, (_, index) => `c${index + 1} text`).join(', ');
+  await client.query(`CREATE TABLE IF NOT EXISTS ${usageTable} (${columns})`);
+  return client;
+}
+
+/** One batch of rows (COPY text format, one per line) into the table; resolves to its row count. */
+function copyRows(client: pg.Client, batch: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stream = client.query(copyFromStdin(`COPY ${usageTable} FROM STDIN`));
+    stream.on('finish', () => resolve(stream.rowCount ?? 0));
+    stream.on('error', reject);
+    stream.end(batch);
+  });
 }
 
 export function floorLevelOption(value: string, option = '--level'): FloorLevel {
@@ -375,12 +446,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '0' },
       level: { type: 'string', default: '6' },
+      'database-url': { type: 'string' },
     },
   });
   const proxy = await startFloorProxy({
     host: values.host,
     port: Number(values.port),
     level: floorLevelOption(values.level),
+    ...(values['database-url'] === undefined ? {} : { databaseUrl: values['database-url'] }),
   });
   process.stdout.write(`floor proxy (level ${values.level}) listening on ${proxy.url}\n`);
   closeOnSignals(proxy.close);

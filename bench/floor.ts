@@ -29,7 +29,7 @@ import { fail, type GatewayVariant, parseGatewayVariant, toolArgs } from './tool
 import { runClosedLoop } from './wrk.ts';
 
 const usage = `
-node bench/floor.ts [--rounds 3] [--levels 1,2,3,4,5,6|none] [--connections 64] [--duration 15]
+node bench/floor.ts [--rounds 3] [--levels 1,2,3,4,5,6,7|none] [--connections 64] [--duration 15]
                     [--warmup 6] [--no-raw] [--no-odock] [--variant 'NAME[@DIR][:KEY=VALUE,...]' ...]
                     [--port-base 18600] [--out FILE.md]
 

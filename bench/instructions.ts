@@ -45,7 +45,7 @@ import { gatewayEnvironment, toolArgs } from './tool-args.ts';
 const usage = `
 node bench/instructions.ts [--system odock | --floor LEVEL] [--warmup 20000] [--requests 5000]
                            [--gateway-root DIR] [--top 40] [--out FILE.md] [--keep DIR]
-                           (--floor 1-6: the floor proxy at that level, bench/floor-proxy.ts;
+                           (--floor 1-7: the floor proxy at that level, bench/floor-proxy.ts;
                             --system raw: the raw-socket proxy, bench/raw-proxy.ts)
                            [--gateway-env KEY=VALUE ...]  (odock-server's environment beyond the
                                             benchmark's, e.g. OBSERVABILITY_SAMPLE_RATE=0)

@@ -393,6 +393,7 @@ export function startFloor(
   return startBenchProxy(environment, `floor-${level}`, 'floor-proxy.ts', floorUrl(environment), options, [
     '--level',
     String(level),
+    ...(level >= 7 ? ['--database-url', environment.databaseUrl] : []),
   ]);
 }
 

@@ -1,11 +1,15 @@
 /**
  * bench/floor-proxy.ts: the floor the benchmark measures odock-server against does the work
  * its levels name (a table of CPU per request is only worth what the proxy behind it does).
+ * Level 7 writes to the local PostgreSQL (a table `floor_usage_rows` in the test database).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
 import { startFloorProxy } from '../bench/floor-proxy.ts';
 import { type MockUpstream, startMockUpstream } from '../src/mock-upstream/server.ts';
+import { postgresTestUrl } from '../src/storage/test-databases.ts';
 
 describe('the floor proxy at level 6', () => {
   let mock: MockUpstream;
@@ -57,6 +61,67 @@ describe('the floor proxy at level 6', () => {
       (await call({ authorization: 'Bearer sk-mock-upstream' }, { ...chat, stream: true })).status,
       400,
     );
+    assert.equal(mock.stats().requests, before);
+  });
+});
+
+describe('the floor proxy at level 7', () => {
+  let mock: MockUpstream;
+  let proxy: Awaited<ReturnType<typeof startFloorProxy>>;
+  let database: pg.Client;
+  const call = (body: object) =>
+    fetch(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-upstream': mock.url,
+        authorization: 'Bearer sk-mock-upstream',
+      },
+      body: JSON.stringify(body),
+    });
+  const chat = { model: 'mock-gpt', messages: [{ role: 'user', content: 'Hello, floor.' }], max_tokens: 16 };
+
+  before(async () => {
+    const databaseUrl = await postgresTestUrl();
+    mock = await startMockUpstream({ latencyMs: 0 });
+    proxy = await startFloorProxy({ host: '127.0.0.1', port: 0, level: 7, databaseUrl });
+    database = new pg.Client({ connectionString: databaseUrl });
+    await database.connect();
+  });
+  after(async () => {
+    await proxy.close();
+    await mock.close();
+    await database.end();
+  });
+
+  test("sends each call's usage row to PostgreSQL, all 42 columns of it", async () => {
+    const ids: string[] = [];
+    for (let index = 0; index < 3; index += 1) {
+      const response = await call(chat);
+      assert.equal(response.status, 200);
+      await response.arrayBuffer();
+      ids.push(response.headers.get('x-request-id')!);
+    }
+    const deadline = Date.now() + 5_000;
+    while (proxy.copiedRows() < 3 && Date.now() < deadline) await delay(50);
+    assert.equal(proxy.copiedRows(), 3);
+    const { rows } = await database.query<{ c1: string; c17: string; c25: string; c42: string }>(
+      'SELECT c1, c17, c25, c42 FROM floor_usage_rows WHERE c1 = ANY($1)',
+      [ids],
+    );
+    assert.deepEqual(rows.map((row) => row.c1).sort(), [...ids].sort());
+    for (const row of rows) {
+      assert.equal(row.c17, '200');
+      assert.ok(Number(row.c25) > 0, 'the input tokens the answer reported');
+      assert.equal(row.c42, '1');
+    }
+  });
+
+  test('refuses a body the schema rejects before any upstream call', async () => {
+    const before = mock.stats().requests;
+    const response = await call({ model: 'mock-gpt', messages: [] });
+    assert.equal(response.status, 400);
+    assert.match(((await response.json()) as { error: { message: string } }).error.message, /messages/);
     assert.equal(mock.stats().requests, before);
   });
 });
