@@ -35,7 +35,8 @@ export const mockModes = ['zero', 'twenty', 'stream'] as const;
 export type MockMode = (typeof mockModes)[number];
 
 /** How tables and progress lines name a mock: '0 ms mock', or '20 ms mock' (the stream mock's chunks are 20 ms apart too). */
-export const mockLabel = (mock: MockMode): string => `${mock === 'zero' ? '0' : '20'} ms mock`;
+export const mockLabel = (mock: MockMode): string =>
+  mock === 'stream' ? 'stream mock' : `${mock === 'zero' ? '0' : '20'} ms mock`;
 
 export interface StreamShape {
   timeToFirstTokenMs: number;

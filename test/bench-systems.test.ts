@@ -6,7 +6,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { upstreamHeader } from '../bench/bare-proxy.ts';
-import { type BenchEnvironment, odockEnvironment, targetOption, targetRequest } from '../bench/systems.ts';
+import {
+  type BenchEnvironment,
+  mockLabel,
+  odockEnvironment,
+  targetOption,
+  targetRequest,
+} from '../bench/systems.ts';
 
 const environment: BenchEnvironment = {
   repoRoot: '/repo',
@@ -60,5 +66,13 @@ describe("the tools' targets beside the systems", () => {
       assert.equal(request.body, bare.body);
     }
     assert.equal(raw.headers[upstreamHeader], bare.headers[upstreamHeader]);
+  });
+});
+
+describe("the mock modes' labels", () => {
+  test('name the stream mock as such, not by a latency it does not have', () => {
+    assert.equal(mockLabel('zero'), '0 ms mock');
+    assert.equal(mockLabel('twenty'), '20 ms mock');
+    assert.equal(mockLabel('stream'), 'stream mock');
   });
 });
