@@ -4,8 +4,10 @@
  * written at exit) and prints where the CPU time went, per code owner and per function.
  * Options: `node bench/profile.ts --help`.
  *
- * `--probe` also records the event loop's delay and every GC pause (bench/loop-probe.js);
- * `--no-profile` leaves the profiler out (it costs a few per cent).
+ * `--probe` also records the event loop's delay and every GC pause (bench/loop-probe.js); its
+ * delay monitor wakes the loop every millisecond, which at low load adds tens of µs of CPU per
+ * request (docs/performance.md, "CPU per request by load"). `--no-profile` leaves the profiler
+ * out (it costs a few per cent).
  */
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -51,7 +53,7 @@ node bench/profile.ts [--system odock | --floor LEVEL] [--mock twenty|zero] [--c
                                        which task held the core; bench/sched-waits.ts)
 node bench/profile.ts --summarise FILE.cpuprofile [--requests N]
 
---floor 1-6 profiles the floor proxy at that level (bench/floor-proxy.ts) instead of a system;
+--floor 1-7 profiles the floor proxy at that level (bench/floor-proxy.ts) instead of a system;
 --system raw the raw-socket proxy (bench/raw-proxy.ts: the bare proxy's exchange, no HTTP library).
 `;
 
@@ -165,7 +167,9 @@ try {
   const header =
     `${name}, ${mockLabel(mock)}, ${connections} connections: ` +
     `${result.requests} requests, ${Math.round(result.rps)} requests/s, p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms; ` +
-    `process CPU ${((cpuMs * 1000) / result.requests).toFixed(1)} µs per request (all threads, from /proc), ` +
+    `process CPU ${((cpuMs * 1000) / result.requests).toFixed(1)} µs per request (all threads, from /proc${
+      values.probe ? "; with the probe's timer, a wake-up every millisecond" : ''
+    }), ` +
     `CPU 0 busy ${(coreBusy * 100).toFixed(0)} % of which this process ${((cpuMs / (toUs / 1000 - fromUs / 1000)) * 100).toFixed(0)} %\n` +
     `threads, µs per request (user + system, 10 ms clock ticks): ${threads
       .map((thread) => `${thread.name} ${thread.userUs.toFixed(1)} + ${thread.systemUs.toFixed(1)}`)
