@@ -134,6 +134,8 @@ export async function startFloorProxy(options: {
         copying = undefined;
       });
   }, 200);
+  // A slab that fills (about 2,500 rows: at level 7, a COPY that has not finished meanwhile)
+  // starts over and those rows are lost: the floor measures the work, it keeps no records.
   const appendRow = (row: string) => {
     if (slabUsed + row.length * 3 > slab.length) slabUsed = 0;
     slabUsed += slab.write(row, slabUsed);
