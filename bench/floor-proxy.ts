@@ -20,8 +20,9 @@
  *      deadline timer per call, the client's disconnect cancelling the upstream call
  *   7  the two features the levels above leave out that cost the gateway's process CPU: the
  *      body checked against the API's schema (the gateway's own zod decoder) and the usage
- *      rows sent to PostgreSQL, one `COPY ... FROM STDIN` through pg every 200 ms (into
- *      `floor_usage_rows`, 42 text columns, of the database `--database-url` names)
+ *      rows sent to PostgreSQL, one `COPY ... FROM STDIN` every 200 ms through the gateway's
+ *      own PostgreSQL adapter (into `floor_usage_rows`, 42 text columns, of the database
+ *      `--database-url` names)
  *
  * Unary chat completions only; the upstream is the one `x-upstream` names, as for the bare
  * proxy, so the benchmark's bare-proxy request serves both.
@@ -34,11 +35,11 @@ import { createWriteStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { from as copyFromStdin } from 'pg-copy-streams';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { Agent } from 'undici';
 import { decodeChatCompletions } from '../src/gateway/decode.ts';
+import type { Database } from '../src/storage/database.ts';
+import { openPostgresDatabase } from '../src/storage/postgres-database.ts';
 import { upstreamHeader } from './bare-proxy.ts';
 import { closeOnSignals, listen, readWholeBody } from './http-server.ts';
 
@@ -111,20 +112,26 @@ export async function startFloorProxy(options: {
   // would send): kept as strings for 200 ms they would be promoted and die in the old generation.
   let slab = Buffer.allocUnsafe(1024 * 1024);
   let slabUsed = 0;
+  let slabRows = 0;
   /** Level 7: the COPY of the batch before, while it runs (the next batch waits for it). */
   let copying: Promise<void> | undefined;
   let copiedRows = 0;
   const rowFlush = setInterval(() => {
     if (database === undefined) {
       slabUsed = 0;
+      slabRows = 0;
       return;
     }
     if (slabUsed === 0 || copying !== undefined) return;
     const batch = slab.subarray(0, slabUsed);
+    const rows = slabRows;
     slab = Buffer.allocUnsafe(slab.length);
     slabUsed = 0;
-    copying = copyRows(database, batch)
-      .then((rows) => {
+    slabRows = 0;
+    // A COPY is all or nothing: once it succeeds, PostgreSQL has every row of the batch.
+    copying = database
+      .copyFrom(usageTable, [batch])
+      .then(() => {
         copiedRows += rows;
       })
       .catch((error: unknown) => {
@@ -137,8 +144,12 @@ export async function startFloorProxy(options: {
   // A slab that fills (about 2,500 rows: at level 7, a COPY that has not finished meanwhile)
   // starts over and those rows are lost: the floor measures the work, it keeps no records.
   const appendRow = (row: string) => {
-    if (slabUsed + row.length * 3 > slab.length) slabUsed = 0;
+    if (slabUsed + row.length * 3 > slab.length) {
+      slabUsed = 0;
+      slabRows = 0;
+    }
     slabUsed += slab.write(row, slabUsed);
+    slabRows += 1;
   };
   const logSink = createWriteStream('/dev/null');
   let logLines: string[] = [];
@@ -411,28 +422,21 @@ export async function startFloorProxy(options: {
       await agent.close();
       logSink.end();
       await copying;
-      await database?.end();
+      await database?.close();
     },
   }));
 }
 
-async function openUsageTable(databaseUrl: string | undefined): Promise<pg.Client> {
+/**
+ * A pool of one connection, which each batch borrows as the gateway's usage writer does; the
+ * table created if missing.
+ */
+async function openUsageTable(databaseUrl: string | undefined): Promise<Database> {
   if (databaseUrl === undefined) throw new Error('level 7 sends usage rows to PostgreSQL: --database-url');
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
+  const database = await openPostgresDatabase({ connectionString: databaseUrl, max: 1 });
   const columns = Array.from({ length: usageColumns }, (_, index) => `c${index + 1} text`).join(', ');
-  await client.query(`CREATE TABLE IF NOT EXISTS ${usageTable} (${columns})`);
-  return client;
-}
-
-/** One batch of rows (COPY text format, one per line) into the table; resolves to its row count. */
-function copyRows(client: pg.Client, batch: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const stream = client.query(copyFromStdin(`COPY ${usageTable} FROM STDIN`));
-    stream.on('finish', () => resolve(stream.rowCount ?? 0));
-    stream.on('error', reject);
-    stream.end(batch);
-  });
+  await database.query(`CREATE TABLE IF NOT EXISTS ${usageTable} (${columns})`);
+  return database;
 }
 
 export function floorLevelOption(value: string, option = '--level'): FloorLevel {
