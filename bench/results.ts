@@ -133,15 +133,19 @@ export function addedLatency(
   return system && direct ? subtract(system.result.latencyMs, direct.result.latencyMs) : undefined;
 }
 
+/** A target's stream cell at a stream concurrency. */
+function streamCell(results: BenchResults, target: TargetId, concurrency: number): Measurement | undefined {
+  return find(results.streams, target, (measurement) => measurement.concurrency === concurrency);
+}
+
 /** Added time to first token at a stream concurrency. */
 export function addedTimeToFirstToken(
   results: BenchResults,
   target: SystemId,
   concurrency: number,
 ): Added | undefined {
-  const cell = (measurement: Measurement) => measurement.concurrency === concurrency;
-  const system = find(results.streams, target, cell);
-  const direct = find(results.streams, 'direct', cell);
+  const system = streamCell(results, target, concurrency);
+  const direct = streamCell(results, 'direct', concurrency);
   if (!system?.result.stream || !direct?.result.stream) return undefined;
   return subtract(system.result.stream.ttftMs, direct.result.stream.ttftMs);
 }
@@ -152,9 +156,7 @@ export function addedTimeToFirstToken(
  */
 function streamSampleNote(results: BenchResults, concurrency: number): string {
   const counts = (['odock', 'direct'] as const).map(
-    (target) =>
-      find(results.streams, target, (measurement) => measurement.concurrency === concurrency)?.result.stream
-        ?.completed ?? 0,
+    (target) => streamCell(results, target, concurrency)?.result.stream?.completed ?? 0,
   );
   const fewest = Math.min(...counts);
   return fewest < 100 ? ` (${fewest} streams: the p99 is their slowest)` : ` (${fewest} streams)`;
