@@ -122,12 +122,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     });
     opened.push(() => upstream.close());
 
+    const authenticator = new Authenticator({ store, cacheTtlMs: settings.authCacheTtlMs, metrics });
+    opened.push(async () => authenticator.close());
+
     const services: GatewayServices = {
       settings,
       config,
       logger,
       metrics,
-      authenticator: new Authenticator({ store, cacheTtlMs: settings.authCacheTtlMs, metrics }),
+      authenticator,
       stages: { ...passThroughStages(), usage: usage.collector, ...options.stages },
       provider: new ProviderCaller(upstream),
       readiness: () => readiness({ database: () => store.ping(), cache: () => keyValueStore.ping() }),

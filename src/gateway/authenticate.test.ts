@@ -43,7 +43,8 @@ function fixture(cacheTtlMs = ttlMs) {
     },
   } as unknown as GatewayStore;
   const clock = { now: 1_000_000 };
-  const authenticator = new Authenticator({ store, cacheTtlMs, now: () => clock.now });
+  // No sweep timer: the tests run the sweep themselves (`refreshDue`) on their own clock.
+  const authenticator = new Authenticator({ store, cacheTtlMs, now: () => clock.now, sweepIntervalMs: 0 });
   return { authenticator, lookups, clock };
 }
 
@@ -123,6 +124,57 @@ describe('the API key cache', { timeout: 5_000 }, () => {
     await settle();
     assert.equal(await rejection(authenticated(authenticator)), 'api_key_revoked');
     assert.equal(lookups.length, 2);
+  });
+
+  test('a key used early in its TTL is refreshed by the sweep before it expires', async () => {
+    const { authenticator, lookups, clock } = fixture();
+    await cacheTheKey(authenticator, lookups);
+
+    // Used once, early; no request comes back in the last quarter of its TTL.
+    clock.now += ttlMs * 0.4;
+    await authenticated(authenticator);
+    clock.now += ttlMs * 0.3;
+    assert.equal(authenticator.refreshDue(), 0, 'not yet at three quarters of the TTL');
+    clock.now += ttlMs * 0.1;
+    assert.equal(authenticator.refreshDue(), 1, 'past three quarters: the used key is refreshed');
+    assert.equal(authenticator.refreshDue(), 0, 'one refresh at a time');
+    assert.equal(lookups.length, 2);
+    lookups[1]!.resolve(storedKey());
+    await settle();
+
+    // 0.6 TTL after its last use and past the first look-up's TTL, the key answers from the cache.
+    clock.now += ttlMs * 0.6;
+    let answered = false;
+    const next = authenticated(authenticator).then((principal) => {
+      answered = true;
+      return principal;
+    });
+    await settle();
+    assert.equal(answered, true, 'a cache hit: no look-up on the request path');
+    assert.equal((await next).apiKeyId, 'key-1');
+    assert.equal(lookups.length, 2);
+  });
+
+  test('the sweep leaves unused keys to expire and drops expired entries', async () => {
+    const { authenticator, lookups, clock } = fixture();
+    await cacheTheKey(authenticator, lookups);
+    clock.now += ttlMs * 0.8;
+    assert.equal(authenticator.refreshDue(), 1, 'the request that looked it up used it');
+    lookups[1]!.resolve(storedKey());
+    await settle();
+
+    // Nobody used the refreshed entry: it is not refreshed again, and the sweep drops it once expired.
+    clock.now += ttlMs * 0.8;
+    assert.equal(authenticator.refreshDue(), 0);
+    assert.equal(authenticator.cachedKeys, 1);
+    clock.now += ttlMs * 0.3;
+    assert.equal(authenticator.refreshDue(), 0);
+    assert.equal(authenticator.cachedKeys, 0, 'the expired entry is gone');
+    const expired = authenticated(authenticator);
+    await settle();
+    assert.equal(lookups.length, 3, 'the next request looks the key up itself');
+    lookups[2]!.resolve(storedKey());
+    assert.equal((await expired).apiKeyId, 'key-1');
   });
 
   test('an entry is never served past its TTL, even while its refresh hangs', async () => {
