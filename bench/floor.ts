@@ -12,7 +12,9 @@
  * over the system's).
  * Options: `node bench/floor.ts --help`.
  */
+
 import { writeFile } from 'node:fs/promises';
+import { holdCpuIdle } from './cpu-idle.ts';
 import { type FloorLevel, floorLevelNames, floorLevelOption, floorLevels } from './floor-proxy.ts';
 import { cpuSnapshot, foreignLoad, processCpuSeconds, waitForQuiet } from './machine.ts';
 import type { Service } from './processes.ts';
@@ -25,13 +27,13 @@ import {
   type ToolTarget,
   targetRequest,
 } from './systems.ts';
-import { fail, type GatewayVariant, parseGatewayVariant, toolArgs } from './tool-args.ts';
+import { cpuIdleArgument, fail, type GatewayVariant, parseGatewayVariant, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
 
 const usage = `
 node bench/floor.ts [--rounds 3] [--levels 1,2,3,4,5,6,7|none] [--connections 64] [--duration 15]
                     [--warmup 6] [--no-raw] [--no-odock] [--variant 'NAME[@DIR][:KEY=VALUE,...]' ...]
-                    [--port-base 18600] [--out FILE.md]
+                    [--port-base 18600] [--out FILE.md] [--cpu-idle poll|os]
 
 Each round starts, warms up, measures and stops, in this order, rotated by one system from
 round to round: the raw-socket proxy (bench/raw-proxy.ts; --no-raw leaves it out), the bare
@@ -39,7 +41,8 @@ proxy, the floor proxy at each of --levels, odock-server with telemetry off, odo
 (--no-odock leaves these two out) and each --variant: odock-server (telemetry on) from the
 checkout in DIR and with the variables given beyond the benchmark's, e.g. 'sampled
 1:OBSERVABILITY_SAMPLE_RATE=1' or 'branch@../other-checkout' (a value cannot hold a comma).
-About 30 s per system and round.
+About 30 s per system and round. --cpu-idle: poll (the default) holds the idle CPUs polling
+while the tool runs, as npm run bench does; os leaves them as they are.
 `;
 
 const { values } = toolArgs(usage, {
@@ -54,6 +57,7 @@ const { values } = toolArgs(usage, {
     variant: { type: 'string', multiple: true },
     'port-base': { type: 'string', default: '18600' },
     out: { type: 'string' },
+    'cpu-idle': { type: 'string', default: 'poll' },
   },
 });
 
@@ -114,6 +118,7 @@ const measured = new Map<Cell, number[]>(cells.map((cell) => [cell, []]));
 /** Other processes' CPU (the machine is shared) above which a measurement is marked. */
 const disturbed = 0.25;
 const disturbedCells = new Set<string>();
+const cpuIdle = holdCpuIdle(cpuIdleArgument(usage, values['cpu-idle']));
 const services: Service[] = [];
 try {
   services.push(await startMock(environment, 'twenty'));
@@ -153,6 +158,7 @@ try {
   }
 } finally {
   for (const service of services.reverse()) await service.stop().catch(() => {});
+  cpuIdle.release();
 }
 
 const bareMedian = median(measured.get(bareCell)!);
@@ -161,7 +167,8 @@ const lines = [
   `CPU per request (µs, all threads of the process, from /proc) at ${connections} connections of the 20 ms mock, ` +
     `${durationS} s after ${warmupS} s of warm-up, each system pinned to CPU ${environment.systemCpu}; ` +
     "share of the bare proxy's capacity = the bare proxy's median over the system's. Each measurement waits " +
-    `for the machine's other processes to fall under 0.1 CPU (at most a minute); ⚠: they used more than ${disturbed} CPU during it.`,
+    `for the machine's other processes to fall under 0.1 CPU (at most a minute); ⚠: they used more than ${disturbed} CPU during it. ` +
+    `Idle CPUs: ${cpuIdle.description}.`,
   '',
   `| system | ${roundHeads.join(' | ')} | median | share of the bare proxy's capacity |`,
   `| --- | ${roundHeads.map(() => '---:').join(' | ')} | ---: | ---: |`,

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type CpuIdleMode, cpuIdleOption } from './cpu-idle.ts';
 import { type StreamShape, type SystemId, systemIds } from './systems.ts';
 import { parseGatewayEnvironment } from './tool-args.ts';
 
@@ -170,6 +171,8 @@ export interface BenchOptions extends Preset {
   pin: boolean;
   /** Seconds to wait at most, before each cell, for other processes to leave the CPUs alone. */
   waitQuietS: number;
+  /** `--cpu-idle`: hold idle CPUs polling for the run (`poll`, bench/cpu-idle.ts) or leave them (`os`). */
+  cpuIdle: CpuIdleMode;
   /** `--gateway-env`: odock-server's environment beyond the benchmark's (empty: as shipped). */
   gatewayEnv: Record<string, string>;
 }
@@ -191,6 +194,9 @@ export const benchUsage = `usage: npm run bench -- [options]
   --redis-url U            Redis (default redis://127.0.0.1:6379)
   --target-rate N          open-loop rate of the issue's throughput target (default 4000)
   --no-pin                 do not pin processes to CPUs
+  --cpu-idle poll|os       poll (default): idle CPUs poll instead of halting for the run (the
+                           harness holds /dev/cpu_dma_latency at 0 µs; needs root), so no request
+                           waits for a halted virtual CPU to wake; os: the idle states as they are
   --wait-quiet S           on a shared machine: before each cell, wait up to S seconds until other
                            processes use less than a fifth of a CPU, and repeat disturbed
                            measurements whatever the time (default 0: do not wait)
@@ -217,6 +223,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
       'redis-url': { type: 'string' },
       'target-rate': { type: 'string' },
       'no-pin': { type: 'boolean' },
+      'cpu-idle': { type: 'string' },
       'wait-quiet': { type: 'string' },
       'gateway-env': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
@@ -256,6 +263,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions | 'help
     redisUrl: values['redis-url'] ?? 'redis://127.0.0.1:6379',
     pin: !values['no-pin'],
     waitQuietS: values['wait-quiet'] === undefined ? 0 : integer(values['wait-quiet'], 'wait-quiet', 0),
+    cpuIdle: cpuIdleOption(values['cpu-idle']),
     targetRate: integer(values['target-rate'], 'target-rate', base.targetRate),
     gatewayEnv: parseGatewayEnvironment(values['gateway-env']),
   };

@@ -12,6 +12,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { holdCpuIdle } from './cpu-idle.ts';
 import { type CpuProfile, renderProfileSummary, summariseProfile } from './cpu-profile.ts';
 import {
   cpuTimes,
@@ -33,7 +34,7 @@ import {
   targetOption,
   targetRequest,
 } from './systems.ts';
-import { gatewayEnvironment, toolArgs } from './tool-args.ts';
+import { cpuIdleArgument, gatewayEnvironment, toolArgs } from './tool-args.ts';
 import { runClosedLoop } from './wrk.ts';
 
 const usage = `
@@ -48,6 +49,8 @@ node bench/profile.ts [--system odock | --floor LEVEL] [--mock twenty|zero] [--c
                       [--alloc-keep all|live|promoted]  (which sampled objects --alloc keeps:
                                        every allocation, what is alive at the end, or what
                                        outlived the young generation; default all)
+                      [--cpu-idle poll|os]  (poll, the default: idle CPUs poll instead of
+                                       halting while the tool runs, as in npm run bench)
                       [--sched FILE]  (perf sched record of the measured run: how often the
                                        main thread was ready but waited for its core, and
                                        which task held the core; bench/sched-waits.ts)
@@ -80,6 +83,7 @@ const { values } = toolArgs(usage, {
     'no-profile': { type: 'boolean' },
     sched: { type: 'string' },
     'gateway-env': { type: 'string', multiple: true },
+    'cpu-idle': { type: 'string', default: 'poll' },
   },
 });
 
@@ -112,6 +116,7 @@ const profileDir = join(runDir, 'profile');
 await mkdir(profileDir, { recursive: true });
 if (values.keep !== undefined) await mkdir(values.keep, { recursive: true });
 
+const cpuIdle = holdCpuIdle(cpuIdleArgument(usage, values['cpu-idle']));
 const services: Service[] = [];
 try {
   services.push(await startMock(environment, mock));
@@ -171,6 +176,7 @@ try {
       values.probe ? "; with the probe's timer, a wake-up every millisecond" : ''
     }), ` +
     `CPU 0 busy ${(coreBusy * 100).toFixed(0)} % of which this process ${((cpuMs / (toUs / 1000 - fromUs / 1000)) * 100).toFixed(0)} %\n` +
+    `idle CPUs: ${cpuIdle.description}\n` +
     `threads, µs per request (user + system, 10 ms clock ticks): ${threads
       .map((thread) => `${thread.name} ${thread.userUs.toFixed(1)} + ${thread.systemUs.toFixed(1)}`)
       .join(', ')}\n` +
@@ -199,6 +205,7 @@ try {
   if (values.out !== undefined) await writeFile(values.out, text);
 } finally {
   for (const service of services.reverse()) await service.stop().catch(() => {});
+  cpuIdle.release();
   // The system's own output (e.g. `--node-flags=--trace-gc`) is kept with the profile.
   if (values.keep !== undefined)
     await copyFile(join(runDir, `${name}.log`), join(values.keep, `${name}.log`)).catch(() => {});

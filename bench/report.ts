@@ -104,7 +104,8 @@ export function renderMarkdown(results: BenchResults): string {
       `${machine.memoryGiB} GiB, ${machine.platform}, kernel ${machine.kernel}. ` +
       (results.setup.systemCpu === null
         ? 'Processes not pinned.'
-        : `Systems under test pinned to CPU ${results.setup.systemCpu}; load generator and mock upstreams on CPU ${results.setup.loadCpu}; PostgreSQL and Redis unpinned.`),
+        : `Systems under test pinned to CPU ${results.setup.systemCpu}; load generator and mock upstreams on CPU ${results.setup.loadCpu}; PostgreSQL and Redis unpinned.`) +
+      (results.setup.cpuIdle === undefined ? '' : ` Idle CPUs: ${results.setup.cpuIdle}.`),
     `Versions: Node ${versions.node}, undici ${versions.undici}, ${versions.wrk}, @portkey-ai/gateway ${versions.portkeyGateway} ` +
       `(@hono/node-server ${versions.honoNodeServer}), PostgreSQL ${versions.postgres}, Redis ${versions.redis}, ` +
       `odock-server ${versions.gatewayCommit}${

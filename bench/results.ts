@@ -82,6 +82,8 @@ export interface BenchResults {
     targetRate: number;
     /** `--gateway-env`: odock-server's environment beyond the benchmark's; absent: as shipped. */
     gatewayEnv?: Record<string, string>;
+    /** The idle states of the CPUs during the run, in words (bench/cpu-idle.ts); absent before stop 24. */
+    cpuIdle?: string;
   };
   telemetry: {
     otlp: OtlpStats | null;

@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { holdCpuIdle } from './cpu-idle.ts';
 import { collectVersions, ensureDatabase, machineInfo } from './machine.ts';
 import { type BenchOptions, benchUsage, parseBenchOptions } from './options.ts';
 import type { OtlpStats } from './otlp-receiver.ts';
@@ -106,6 +107,9 @@ export async function runBench(
       `about ${Math.ceil(estimateMinutes(options))} min; logs in ${runDir}`,
   );
 
+  // Held from before the first process starts until the last one stopped.
+  const cpuIdle = holdCpuIdle(options.cpuIdle);
+  progress(`idle CPUs: ${cpuIdle.description}`);
   const infrastructure: Service[] = [];
   const services = new Map<SystemId, Service>();
   const metricsScrapes: Record<string, number> = {};
@@ -184,6 +188,7 @@ export async function runBench(
         stream: options.stream,
         targetRate: options.targetRate,
         ...(Object.keys(options.gatewayEnv).length === 0 ? {} : { gatewayEnv: options.gatewayEnv }),
+        cpuIdle: cpuIdle.description,
       },
       telemetry: { otlp: null, metricsScrapes, active: false },
       latency: [],
@@ -224,6 +229,7 @@ export async function runBench(
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
     await stopAll();
+    cpuIdle.release();
     // Logs stay for a post-mortem when the run failed.
     if (succeeded) await rm(runDir, { recursive: true, force: true }).catch(() => {});
     else log(`logs kept in ${runDir}`);

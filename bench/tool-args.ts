@@ -4,6 +4,7 @@
  * stack trace from `parseArgs`.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type CpuIdleMode, cpuIdleOption } from './cpu-idle.ts';
 
 export function toolArgs<T extends ParseArgsConfig>(
   usage: string,
@@ -90,4 +91,13 @@ export function gatewayEnvironment(
 export function fail(usage: string, message: string): never {
   process.stderr.write(`${message}\n\n${usage.trim()}\n`);
   process.exit(2);
+}
+
+/** `--cpu-idle poll|os` of a tool (bench/cpu-idle.ts); anything else prints the usage and exits with 2. */
+export function cpuIdleArgument(usage: string, text: string | undefined): CpuIdleMode {
+  try {
+    return cpuIdleOption(text);
+  } catch (error) {
+    return fail(usage, (error as Error).message);
+  }
 }
