@@ -17,7 +17,7 @@ export type CpuIdleMode = (typeof cpuIdleModes)[number];
 export interface CpuIdleHold {
   /** What the run measured on, in words, for the results (e.g. "polling (...)"). */
   readonly description: string;
-  /** True when the idle CPUs polled for the whole hold. */
+  /** True when the harness holds the idle CPUs polling (until `release`). */
   readonly polling: boolean;
   release(): void;
 }

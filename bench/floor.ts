@@ -12,7 +12,6 @@
  * over the system's).
  * Options: `node bench/floor.ts --help`.
  */
-
 import { writeFile } from 'node:fs/promises';
 import { holdCpuIdle } from './cpu-idle.ts';
 import { type FloorLevel, floorLevelNames, floorLevelOption, floorLevels } from './floor-proxy.ts';
