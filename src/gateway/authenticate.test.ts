@@ -142,7 +142,7 @@ describe('the API key cache', { timeout: 5_000 }, () => {
     lookups[1]!.resolve(storedKey());
     await settle();
 
-    // 0.6 TTL after its last use and past the first look-up's TTL, the key answers from the cache.
+    // At 1.4 TTLs, past the first look-up's TTL, the refreshed entry answers from the cache.
     clock.now += ttlMs * 0.6;
     let answered = false;
     const next = authenticated(authenticator).then((principal) => {
@@ -175,6 +175,39 @@ describe('the API key cache', { timeout: 5_000 }, () => {
     assert.equal(lookups.length, 3, 'the next request looks the key up itself');
     lookups[2]!.resolve(storedKey());
     assert.equal((await expired).apiKeyId, 'key-1');
+  });
+
+  test('the sweep runs on its own timer until the authenticator is closed', async () => {
+    const lookups: string[] = [];
+    const store = {
+      findApiKeyByHash: async (keyHash: string) => {
+        lookups.push(keyHash);
+        return storedKey();
+      },
+    } as unknown as GatewayStore;
+    const clock = { now: 1_000_000 };
+    const authenticator = new Authenticator({
+      store,
+      cacheTtlMs: ttlMs,
+      now: () => clock.now,
+      sweepIntervalMs: 5,
+    });
+    try {
+      await authenticated(authenticator);
+      assert.equal(lookups.length, 1);
+      clock.now += ttlMs * 0.8;
+      // No request: only the timer can start this look-up.
+      const deadline = Date.now() + 2_000;
+      while (lookups.length < 2 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal(lookups.length, 2, 'the timer refreshed the used key');
+    } finally {
+      authenticator.close();
+    }
+    await authenticated(authenticator);
+    clock.now += ttlMs * 0.8;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(lookups.length, 2, 'no sweep after close');
   });
 
   test('an entry is never served past its TTL, even while its refresh hangs', async () => {
