@@ -29,7 +29,7 @@ function storedKey(fields: Partial<StoredApiKey> = {}): StoredApiKey {
  * A store whose look-ups stay open until the test settles them, and a clock the test moves:
  * the cache's behaviour is read from how many look-ups it starts and what each request gets.
  */
-function fixture(cacheTtlMs = ttlMs) {
+function fixture(cacheTtlMs = ttlMs, sweepIntervalMs = 0) {
   const lookups: Array<{
     keyHash: string;
     resolve: (key: StoredApiKey | undefined) => void;
@@ -43,8 +43,8 @@ function fixture(cacheTtlMs = ttlMs) {
     },
   } as unknown as GatewayStore;
   const clock = { now: 1_000_000 };
-  // No sweep timer: the tests run the sweep themselves (`refreshDue`) on their own clock.
-  const authenticator = new Authenticator({ store, cacheTtlMs, now: () => clock.now, sweepIntervalMs: 0 });
+  // No sweep timer unless asked: the tests run the sweep themselves (`refreshDue`) on their clock.
+  const authenticator = new Authenticator({ store, cacheTtlMs, now: () => clock.now, sweepIntervalMs });
   return { authenticator, lookups, clock };
 }
 
@@ -178,23 +178,9 @@ describe('the API key cache', { timeout: 5_000 }, () => {
   });
 
   test('the sweep runs on its own timer until the authenticator is closed', async () => {
-    const lookups: string[] = [];
-    const store = {
-      findApiKeyByHash: async (keyHash: string) => {
-        lookups.push(keyHash);
-        return storedKey();
-      },
-    } as unknown as GatewayStore;
-    const clock = { now: 1_000_000 };
-    const authenticator = new Authenticator({
-      store,
-      cacheTtlMs: ttlMs,
-      now: () => clock.now,
-      sweepIntervalMs: 5,
-    });
+    const { authenticator, lookups, clock } = fixture(ttlMs, 5);
     try {
-      await authenticated(authenticator);
-      assert.equal(lookups.length, 1);
+      await cacheTheKey(authenticator, lookups);
       clock.now += ttlMs * 0.8;
       // No request: only the timer can start this look-up.
       const deadline = Date.now() + 2_000;
@@ -204,6 +190,8 @@ describe('the API key cache', { timeout: 5_000 }, () => {
     } finally {
       authenticator.close();
     }
+    lookups[1]!.resolve(storedKey());
+    await settle();
     await authenticated(authenticator);
     clock.now += ttlMs * 0.8;
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -91,10 +91,7 @@ export class Authenticator {
     let started = 0;
     for (const [keyHash, entry] of this.#cache) {
       if (entry.expiresAt <= now) this.#cache.delete(keyHash);
-      else if (entry.used && now >= entry.refreshAt && !this.#pending.has(keyHash)) {
-        this.#load(keyHash, now).catch(() => {});
-        started += 1;
-      }
+      else if (entry.used && this.#refreshIfDue(keyHash, entry, now)) started += 1;
     }
     return started;
   }
@@ -157,9 +154,7 @@ export class Authenticator {
       [spanAttributes.cacheHit]: hit,
     })).end();
     if (hit) {
-      if (now >= cached.refreshAt && !this.#pending.has(keyHash))
-        // The entry answers meanwhile; a failure only means it expires as it would have.
-        this.#load(keyHash, now).catch(() => {});
+      this.#refreshIfDue(keyHash, cached, now);
       return cached;
     }
     // With no cache every request reads the database itself, as the TTL of 0 promises.
@@ -168,6 +163,16 @@ export class Authenticator {
     return inSpan(parent, spanNames.storagePostgres, () => this.#load(keyHash, now), {
       [spanAttributes.module]: 'auth',
     });
+  }
+
+  /**
+   * Starts a background refresh of a key past its refresh time with none under way; true when
+   * it did. The entry answers meanwhile; a failure only means it expires as it would have.
+   */
+  #refreshIfDue(keyHash: string, entry: CacheEntry, now: number): boolean {
+    if (now < entry.refreshAt || this.#pending.has(keyHash)) return false;
+    this.#load(keyHash, now).catch(() => {});
+    return true;
   }
 
   /** Reads the key from the store and caches it; `startedAt` is when the look-up began. */
