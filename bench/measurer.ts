@@ -214,12 +214,14 @@ export class Measurer {
     await this.#generator('./stream-load.ts', streams);
   }
 
-  streams(target: TargetId, concurrency: number, durationS: number, warmupS: number) {
+  /** `staggerMs`: the clients' first streams spread over that time (bench/stream-load.ts). */
+  streams(target: TargetId, concurrency: number, durationS: number, warmupS: number, staggerMs = 0) {
     const options: StreamLoadOptions = {
       request: requestFor(this.#environment, target, 'stream'),
       concurrency,
       durationS,
       warmupS,
+      staggerMs,
     };
     return this.#measure(target, 'stream', 'stream', { concurrency }, () =>
       this.#generator('./stream-load.ts', options),

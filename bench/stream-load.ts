@@ -18,6 +18,14 @@ export interface StreamLoadOptions {
   durationS: number;
   warmupS: number;
   timeoutMs?: number;
+  /**
+   * Spreads the clients' first streams over this many milliseconds (client i starts at
+   * i/concurrency of it), so that with the length of one stream here the streams start evenly
+   * spaced, as independent callers' would, instead of all at once and again together each time
+   * they end. Started together, every measured stream was one of a herd of `concurrency` new
+   * requests arriving in the same millisecond. 0 or absent: all start at once.
+   */
+  staggerMs?: number;
 }
 
 /** True when one SSE event (without its blank-line terminator) carries content text. */
@@ -101,10 +109,13 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
     }
   };
 
-  const worker = async (): Promise<void> => {
+  const staggerMs = options.staggerMs ?? 0;
+  const worker = async (index: number): Promise<void> => {
+    const offset = (index * staggerMs) / options.concurrency;
+    if (offset > 0) await new Promise((resolve) => setTimeout(resolve, offset));
     while (performance.now() < end) await one();
   };
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  await Promise.all(Array.from({ length: options.concurrency }, (_, index) => worker(index)));
   await agent.destroy();
 
   return {

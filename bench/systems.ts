@@ -44,6 +44,10 @@ export interface StreamShape {
   chunks: number;
 }
 
+/** How long one stream of the stream mock lasts: its first token, then the other chunks' intervals. */
+export const streamLengthMs = (shape: StreamShape): number =>
+  shape.timeToFirstTokenMs + (shape.chunks - 1) * shape.chunkIntervalMs;
+
 export interface BenchEnvironment {
   repoRoot: string;
   /** The checkout of the gateway under test (the repository itself by default). */

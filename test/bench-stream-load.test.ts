@@ -1,0 +1,71 @@
+/**
+ * The benchmark's stream load: with `staggerMs` its clients start their first streams spread
+ * over that time instead of all at once, and each stream's time to first token is still read
+ * from the first event that carries content.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { runStreamLoadInProcess } from '../bench/stream-load.ts';
+
+describe('benchmark stream load', () => {
+  let arrivals: number[] = [];
+  // A role-only preamble, then content 30 ms later, then the end: each stream lasts about 500 ms,
+  // longer than the stagger, so the first four requests to arrive are the four clients' first.
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    arrivals.push(performance.now());
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n');
+      setTimeout(() => {
+        response.write('data: {"choices":[{"delta":{"content":"Hello"}}]}\n\n');
+        setTimeout(() => response.end('data: [DONE]\n\n'), 470);
+      }, 30);
+    });
+  });
+  let url = '';
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/chat/completions`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  const run = (staggerMs: number | undefined) =>
+    runStreamLoadInProcess({
+      request: { url, headers: {}, body: '{"stream":true}' },
+      concurrency: 4,
+      durationS: 1,
+      warmupS: 0,
+      ...(staggerMs === undefined ? {} : { staggerMs }),
+    });
+
+  it('spreads the first streams over the stagger, a quarter of it apart for four clients', async () => {
+    arrivals = [];
+    const result = await run(400);
+    const [first, second, third, fourth] = arrivals;
+    // Timers never fire early: each client starts at least 100 ms after the one before, less
+    // the time the earlier one may have spent connecting.
+    for (const [earlier, later] of [
+      [first, second],
+      [second, third],
+      [third, fourth],
+    ] as const)
+      assert.ok(later! - earlier! >= 80, `clients started ${later! - earlier!} ms apart`);
+    assert.ok(result.stream!.completed >= 4);
+    assert.equal(result.errors, 0);
+    // The preamble does not count: the first token is the content 30 ms after the answer began.
+    assert.ok(result.stream!.ttftMs.p50 >= 29, `TTFT p50 ${result.stream!.ttftMs.p50} ms`);
+  });
+
+  it('starts every client at once without a stagger', async () => {
+    arrivals = [];
+    await run(undefined);
+    const [first, , , fourth] = arrivals;
+    assert.ok(fourth! - first! < 80, `the four first streams arrived within ${fourth! - first!} ms`);
+  });
+});
