@@ -1,11 +1,9 @@
 /**
  * What one sampled trace costs the gateway's process, apart from everything else: traces shaped
  * like the gateway's (the root `http.request` span and its seven children, with the gateway's
- * attributes) made, ended and batched by the OpenTelemetry SDK, then serialised to OTLP JSON,
- * by OpenTelemetry's serialiser (the one its OTLP/HTTP exporter uses) or by the gateway's
- * (src/observability/otlp-json-spans.ts, the one it ships), and dropped (no network). Prints µs
- * per trace for the SDK alone and with each serialiser, over a few rounds (the first includes
- * compilation); the two serialisers write the same bytes.
+ * attributes) made, ended and batched by the OpenTelemetry SDK, then serialised to OTLP JSON by
+ * the serialiser the OTLP/HTTP exporter uses, and dropped (no network). Prints µs per trace for
+ * the SDK alone and with the serialisation, over a few rounds (the first includes compilation).
  *
  *   node bench/trace-cost.ts [--traces 20000] [--rounds 4]
  */
@@ -21,7 +19,6 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import { spanAttributes, spanNames } from '../src/observability/catalog.ts';
-import { serializeSpansAsOtlpJson } from '../src/observability/otlp-json-spans.ts';
 import { toolArgs } from './tool-args.ts';
 
 const usage = `
@@ -34,14 +31,11 @@ const { values } = toolArgs(usage, {
   },
 });
 
-type Serialiser = 'none' | 'otel' | 'odock';
-
-function tracerFor(serialise: Serialiser) {
+function tracerFor(serialise: boolean) {
   let bytes = 0;
   const exporter: SpanExporter = {
     export(spans: ReadableSpan[], done) {
-      if (serialise === 'otel') bytes += JsonTraceSerializer.serializeRequest(spans)?.length ?? 0;
-      else if (serialise === 'odock') bytes += serializeSpansAsOtlpJson(spans).length;
+      if (serialise) bytes += JsonTraceSerializer.serializeRequest(spans)?.length ?? 0;
       done({ code: ExportResultCode.SUCCESS });
     },
     shutdown: async () => {},
@@ -123,14 +117,9 @@ function oneTrace(tracer: ReturnType<typeof tracerFor>['tracer']): void {
   root.end();
 }
 
-const labels: Record<Serialiser, string> = {
-  none: 'SDK only (spans made, ended, batched)',
-  otel: "SDK and OpenTelemetry's OTLP JSON serialiser",
-  odock: "SDK and the gateway's OTLP JSON serialiser",
-};
 const traces = Number(values.traces);
 const rounds = Number(values.rounds);
-for (const serialise of ['none', 'otel', 'odock'] as const) {
+for (const serialise of [false, true]) {
   const { provider, tracer, bytes } = tracerFor(serialise);
   const perTrace: string[] = [];
   for (let round = 0; round < rounds; round += 1) {
@@ -145,8 +134,7 @@ for (const serialise of ['none', 'otel', 'odock'] as const) {
   }
   await provider.shutdown();
   process.stdout.write(
-    `${labels[serialise]}: ${perTrace.join(', ')} µs per trace of 8 spans${
-      serialise === 'none' ? '' : `, ${(bytes() / traces / rounds).toFixed(0)} bytes of JSON per trace`
-    }\n`,
+    `${serialise ? 'SDK and OTLP JSON serialisation' : 'SDK only (spans made, ended, batched)'}: ` +
+      `${perTrace.join(', ')} µs per trace of 8 spans${serialise ? `, ${(bytes() / traces / rounds).toFixed(0)} bytes of JSON per trace` : ''}\n`,
   );
 }

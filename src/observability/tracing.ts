@@ -30,10 +30,9 @@ export const traceExportPool = 'trace_export';
 
 /**
  * Spans per export. An export serialises its whole batch to OTLP JSON in one synchronous call on
- * the event loop (about 4 µs a span with OpenTelemetry's serialiser, under half that with the
- * gateway's), so the batch size is the longest the traces stop every request in flight: with
- * OpenTelemetry's, 512 spans held it 1.7-2.4 ms at the median and up to 10 ms, 128 held it
- * 0.35-0.5 ms, for the same CPU in all (docs/performance.md, stop 16). The processor exports
+ * the event loop (about 4 µs a span here), so the batch size is the longest the traces stop
+ * every request in flight: 512 spans held it 1.7-2.4 ms at the median and up to 10 ms, 128 hold
+ * it 0.35-0.5 ms, for the same CPU in all (docs/performance.md, stop 16). The processor exports
  * at once when this many are waiting, else every `scheduledDelayMillis`. It sends one export at
  * a time, so it carries at most a batch per round trip to the Collector: beside the gateway, as
  * the contract places it (3.4 ms an export under load in the benchmark), about 38,000 spans a
@@ -77,7 +76,11 @@ export async function startTracing(
             timeoutMillis: 5_000,
             concurrencyLimit: concurrentExports,
           })
-        : await otlpJsonHttpExporter(`${settings.endpoint}/v1/traces`);
+        : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({
+            url: `${settings.endpoint}/v1/traces`,
+            timeoutMillis: 5_000,
+            concurrencyLimit: concurrentExports,
+          });
     const account = new ProcessorAccount(metrics);
     spanProcessors.push(
       new BatchSpanProcessor({
@@ -102,45 +105,6 @@ export async function startTracing(
     },
     forceFlush: () => provider.forceFlush(),
   };
-}
-
-/**
- * OpenTelemetry's OTLP/HTTP JSON span exporter (what `@opentelemetry/exporter-trace-otlp-http`'s
- * `OTLPTraceExporter` builds, with the same transport, retries and limits) with the gateway's
- * serialiser in place of the transformer's: the same request body for about a third of the
- * instructions (otlp-json-spans.ts).
- */
-async function otlpJsonHttpExporter(url: string): Promise<SpanExporter> {
-  const [
-    { OTLPExporterBase },
-    { convertLegacyHttpOptions, createOtlpHttpExportDelegate },
-    transformer,
-    spans,
-  ] = await Promise.all([
-    import('@opentelemetry/otlp-exporter-base'),
-    import('@opentelemetry/otlp-exporter-base/node-http'),
-    import('@opentelemetry/otlp-transformer'),
-    import('./otlp-json-spans.ts'),
-  ]);
-  const serializer = {
-    serializeRequest: spans.serializeSpansAsOtlpJson,
-    deserializeResponse: transformer.JsonTraceSerializer.deserializeResponse,
-  };
-  const options = convertLegacyHttpOptions(
-    { url, timeoutMillis: 5_000, concurrencyLimit: concurrentExports },
-    'TRACES',
-    'v1/traces',
-    { 'Content-Type': 'application/json' },
-  );
-  return new OTLPExporterBase<ReadableSpan[]>(
-    createOtlpHttpExportDelegate(
-      options,
-      serializer,
-      'otlp_http_span_exporter',
-      transformer.TraceExporterMetricsHelper,
-      undefined,
-    ),
-  );
 }
 
 /** The gRPC exporter takes host:port; an HTTP-style endpoint on 4318 means the collector's 4317. */
