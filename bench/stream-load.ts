@@ -7,6 +7,7 @@
  *
  *   node bench/stream-load.ts '{"request":{...},"concurrency":64,"durationS":10,"warmupS":2}'
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
 import { type LoadResult, resultLinePrefix, SampleBuffer, summarise } from './load-result.ts';
@@ -112,7 +113,7 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
   const staggerMs = options.staggerMs ?? 0;
   const worker = async (index: number): Promise<void> => {
     const offset = (index * staggerMs) / options.concurrency;
-    if (offset > 0) await new Promise((resolve) => setTimeout(resolve, offset));
+    if (offset > 0) await sleep(offset);
     while (performance.now() < end) await one();
   };
   await Promise.all(Array.from({ length: options.concurrency }, (_, index) => worker(index)));
