@@ -77,7 +77,7 @@ export const presets: Record<PresetName, Preset> = {
       searchWarmup: 1,
       // Long enough to hold the gateway's periodic pauses (a full collection every few seconds,
       // the /metrics scrape every 15 s): at 4 s a step at 16 connections passed or failed by
-      // whether one landed in it (docs/performance.md, "Latest results").
+      // whether one landed in it (docs/performance.md, "What each number means").
       searchStep: 10,
       openLoopWarmup: 2,
       openLoop: 10,

@@ -8,7 +8,7 @@
  * object still alive at that moment, which on one core stopped the event loop 20-40 ms at a
  * time and cost more CPU per request in all (the parallel scavenger's helper threads compete
  * with the main thread). With 4 MiB semi-spaces the pauses are about 2 ms (p99 about 6 ms) and
- * the CPU per request is lower; measured in docs/performance.md ("What changed, and what each
+ * the CPU per request is lower; measured in docs/performance-history.md ("What changed, and what each
  * change bought"; 2, 8 and 16 MiB under "Tried and not kept").
  *
  * `--v8-pool-size=1`: one V8 platform worker thread instead of four. The JavaScript of the gateway
@@ -31,7 +31,7 @@
  * garbage collector's nepotism). With the request context made that way, 3-5 KiB per unary
  * call ended in the old generation, the floor proxy's 0.2 (`--trace-gc-nvp`: 275-300 KB
  * promoted per scavenge against 22); with this flag 27-33 KB, and 1.5 KiB per call of old
- * garbage in all with telemetry on (docs/performance.md, "What a unary call promotes").
+ * garbage in all with telemetry on (docs/performance-history.md, "What a unary call promotes").
  *
  * `--heap-growing-percent=100`: the old generation may grow to twice what was alive after a full
  * collection before the next one starts. V8's own factor follows the rate at which the old

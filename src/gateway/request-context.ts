@@ -121,7 +121,7 @@ export interface RequestContext {
  * A new context. Made by constructors, not as one nested object literal: V8 may decide to
  * allocate a literal's objects in the old generation for good (allocation-site pretenuring),
  * and a request's context there keeps everything it pointed to alive through young-generation
- * collections after the request is over (docs/performance.md, "What a unary call promotes").
+ * collections after the request is over (docs/performance-history.md, "What a unary call promotes").
  * The gateway's flags turn that decision off for every literal (src/node-flags.ts); this one
  * holds the whole request, so it does not depend on them.
  */

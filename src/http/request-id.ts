@@ -4,7 +4,7 @@
  * table's `request_id` index instead of at a random page of it: with three million rows in the
  * index (220 MB, beyond PostgreSQL's 128 MB of shared buffers) a random UUID cost about 10 µs
  * of the server's time per row inserted and a time-ordered one about 3.7
- * (docs/performance.md, "What changed"). The random bits come from a pool refilled by the
+ * (docs/performance-history.md, "What changed"). The random bits come from a pool refilled by the
  * operating system's generator, as Node's own `randomUUID` does.
  */
 import { randomFillSync } from 'node:crypto';

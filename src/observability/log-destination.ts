@@ -28,7 +28,7 @@ export interface BoundedLogDestinationOptions {
    * How long a line may wait for others to share its write (default 10 ms). At a few hundred
    * requests per second each line used to get a write of its own (a batch per event-loop turn);
    * waiting 10 ms makes one write of several lines, about 8-15 % less CPU per request at 700
-   * requests/s (docs/performance.md). `flush()` and the exit paths do not wait.
+   * requests/s (docs/performance-history.md). `flush()` and the exit paths do not wait.
    */
   flushDelayMs?: number;
 }

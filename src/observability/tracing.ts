@@ -32,7 +32,7 @@ export const traceExportPool = 'trace_export';
  * Spans per export. An export serialises its whole batch to OTLP JSON in one synchronous call on
  * the event loop (about 4 µs a span here), so the batch size is the longest the traces stop
  * every request in flight: 512 spans held it 1.7-2.4 ms at the median and up to 10 ms, 128 hold
- * it 0.35-0.5 ms, for the same CPU in all (docs/performance.md, stop 16). The processor exports
+ * it 0.35-0.5 ms, for the same CPU in all (docs/performance-history.md, stop 16). The processor exports
  * at once when this many are waiting, else every `scheduledDelayMillis`. It sends one export at
  * a time, so it carries at most a batch per round trip to the Collector: beside the gateway, as
  * the contract places it (3.4 ms an export under load in the benchmark), about 38,000 spans a

@@ -406,7 +406,7 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
    * request and the answer's raw header buffers it holds: this object can be kept after the call
    * (by the route, or by a dead object in the old generation until the next full collection), and
    * through the controller it kept them surviving young-generation collections and being
-   * promoted (half of all promoted bytes at 32 connections, docs/performance.md).
+   * promoted (half of all promoted bytes at 32 connections, docs/performance-history.md).
    */
   #cleanUp(): void {
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);

@@ -5,7 +5,7 @@
  *   each record into a line of tab-separated values when it accepts it (`usageRowText`) and
  *   keeps the line's UTF-8 bytes; a batch is those bytes sent as they lie. The server parses no
  *   SQL and no JSON per row: about 21 µs of its CPU per row with the table's seven indexes,
- *   against 35-39 µs for the INSERT below (docs/performance.md). COPY has no ON CONFLICT, so a
+ *   against 35-39 µs for the INSERT below (docs/performance-history.md). COPY has no ON CONFLICT, so a
  *   batch attempted before (the write failed or timed out, and may have committed all the same)
  *   is copied into a temporary staging table and moved with `INSERT ... ON CONFLICT DO NOTHING`
  *   on the (requested_at, id) key in one transaction: a retried batch is never stored twice.
