@@ -4,6 +4,9 @@
  * disconnect that cancels the upstream request.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RequestContext } from '../src/gateway/request-context.ts';
@@ -14,6 +17,22 @@ function sseDataLines(text: string): string[] {
     .split('\n')
     .filter((line) => line.startsWith('data:'))
     .map((line) => line.slice(5).trim());
+}
+
+/**
+ * The context the usage seat recorded for a request: the seat is called when the server sees the
+ * response close, a moment after the client's end.
+ */
+async function recordedContext(
+  recorded: readonly RequestContext[],
+  requestId: string | null,
+): Promise<RequestContext | undefined> {
+  for (let waited = 0; waited < 3_000; waited += 20) {
+    const context = recorded.find((entry) => entry.requestId === requestId);
+    if (context !== undefined) return context;
+    await delay(20);
+  }
+  return undefined;
 }
 
 describe('upstream failures', () => {
@@ -27,15 +46,7 @@ describe('upstream failures', () => {
       bearer,
     );
 
-  /** The usage seat is called when the server sees the response close, a moment after the client's end. */
-  async function contextOf(requestId: string | null): Promise<RequestContext | undefined> {
-    for (let waited = 0; waited < 3_000; waited += 20) {
-      const context = recorded.find((entry) => entry.requestId === requestId);
-      if (context !== undefined) return context;
-      await delay(20);
-    }
-    return undefined;
-  }
+  const contextOf = (requestId: string | null) => recordedContext(recorded, requestId);
 
   before(async () => {
     harness = await startTestGateway({
@@ -150,4 +161,85 @@ describe('upstream failures', () => {
     assert.ok((context?.outcome.usage?.output ?? 0) > 0);
     assert.ok((context?.outcome.costNanos ?? 0n) > 0n);
   });
+});
+
+/**
+ * An upstream whose answer starts (status and headers sent) and then fails: the body is read
+ * after the provider call has already succeeded, so its failure is classified apart.
+ */
+describe('upstream answers that fail after their headers', () => {
+  let harness: TestGateway;
+  const recorded: RequestContext[] = [];
+  const bearer = { authorization: `Bearer ${keys.all}` };
+  // Answers 200 with a Content-Length it never reaches: `/cut/...` resets the connection after
+  // the first bytes, `/stall/...` sends nothing more until the gateway's deadline passes.
+  const upstream = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      response.write('{"id":"chatcmpl-cut","choices":[');
+      if (request.url?.startsWith('/cut/')) setTimeout(() => response.socket?.resetAndDestroy(), 20);
+    });
+  });
+  let upstreamUrl = '';
+
+  before(async () => {
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    harness = await startTestGateway({
+      stages: { usage: { record: (context) => recorded.push(context) } },
+      configYaml: () =>
+        [
+          'organizations:\n  - id: demo',
+          'providers:',
+          `  - name: cuts\n    type: openai\n    base_url: ${upstreamUrl}/cut/v1`,
+          `  - name: stalls\n    type: openai\n    base_url: ${upstreamUrl}/stall/v1`,
+          'models:',
+          '  - name: cut-body\n    provider: cuts\n    upstream_model: mock-gpt',
+          '  - name: stalled-body\n    provider: stalls\n    upstream_model: mock-gpt\n    timeout_ms: 300',
+          'api_keys:',
+          '  - id: all-key\n    organization: demo\n    secret_env: ODOCK_TEST_ALL_KEY\n    models: ["*"]',
+          '',
+        ].join('\n'),
+    });
+  });
+  after(async () => {
+    await harness.close();
+    upstream.closeAllConnections();
+    upstream.close();
+  });
+
+  const contextOf = (requestId: string | null) => recordedContext(recorded, requestId);
+
+  const body = (model: string) => ({ model, messages: [{ role: 'user', content: 'hi' }] });
+
+  for (const [endpoint, path] of [
+    ['the native endpoint', '/v1/chat/completions'],
+    ['the unified endpoint', '/v1/llm/chat'],
+  ] as const) {
+    test(`${endpoint}: a body cut after its headers → 502 upstream_error, its end recorded`, async () => {
+      const response = await postJson(`${harness.url}${path}`, body('cut-body'), bearer);
+      assert.equal(response.status, 502);
+      assert.equal(response.json.error.code, 'upstream_error');
+      assert.equal(response.json.error.message, 'The upstream response was interrupted.');
+      const context = await contextOf(response.headers.get('x-request-id'));
+      assert.equal(context?.outcome.attempts[0]?.status, 200);
+      // The exchange ended when the body failed (the reset comes 20 ms after the headers), not
+      // when the headers came.
+      const { upstreamStartedAt = Infinity, upstreamEndedAt = 0 } = context?.outcome ?? {};
+      assert.ok(upstreamEndedAt - upstreamStartedAt >= 15, `${upstreamEndedAt - upstreamStartedAt} ms`);
+    });
+
+    test(`${endpoint}: a body stalled past the model's deadline → 504 upstream_timeout`, async () => {
+      const started = performance.now();
+      const response = await postJson(`${harness.url}${path}`, body('stalled-body'), bearer);
+      assert.equal(response.status, 504);
+      assert.equal(response.json.error.code, 'upstream_timeout');
+      assert.ok(performance.now() - started < 5_000, 'the 300 ms model deadline applied');
+      const context = await contextOf(response.headers.get('x-request-id'));
+      const { upstreamStartedAt = Infinity, upstreamEndedAt = 0 } = context?.outcome ?? {};
+      assert.ok(upstreamEndedAt - upstreamStartedAt >= 250, `${upstreamEndedAt - upstreamStartedAt} ms`);
+    });
+  }
 });
