@@ -96,27 +96,34 @@ async function executeNativeRoute(
   }
 }
 
-async function respondUnaryNative(
+/** Reads, accounts and relays a unary answer; a promise that settles when the answer is sent. */
+function respondUnaryNative(
   services: GatewayServices,
   context: RequestContext,
   response: ServerResponse,
   answer: ProviderAnswer,
   wire: NativeWire,
 ): Promise<void> {
-  const bytes = await readUpstreamBody(context, answer);
-  const parsed = parseUpstreamJson(bytes);
-  if (wire.kind === 'embeddings') {
-    const result = answer.adapter.parseEmbeddingsResponse!(parsed);
-    context.outcome.responseModel = result.responseModel;
-    account(context, answer.model, result.usage, result.rawUsage);
-  } else {
-    const result = answer.adapter.parseChatResponse(parsed, answer.response.headers);
-    context.outcome.responseModel = result.responseModel;
-    context.outcome.providerRequestId = result.providerRequestId;
-    account(context, answer.model, result.usage, result.rawUsage);
-    const inspected = services.stages.safety.inspectResponse(context, parsed);
-    if (inspected !== undefined) await inspected;
-  }
+  return readUpstreamBody(context, answer).then((bytes): Promise<void> | undefined => {
+    const parsed = parseUpstreamJson(bytes);
+    if (wire.kind === 'embeddings') {
+      const result = answer.adapter.parseEmbeddingsResponse!(parsed);
+      context.outcome.responseModel = result.responseModel;
+      account(context, answer.model, result.usage, result.rawUsage);
+    } else {
+      const result = answer.adapter.parseChatResponse(parsed, answer.response.headers);
+      context.outcome.responseModel = result.responseModel;
+      context.outcome.providerRequestId = result.providerRequestId;
+      account(context, answer.model, result.usage, result.rawUsage);
+      const inspected = services.stages.safety.inspectResponse(context, parsed);
+      if (inspected !== undefined) return inspected.then(() => sendUnaryNative(context, response, bytes));
+    }
+    sendUnaryNative(context, response, bytes);
+    return undefined;
+  });
+}
+
+function sendUnaryNative(context: RequestContext, response: ServerResponse, bytes: Buffer): void {
   context.outcome.status = 200;
   sendJsonText(response, 200, bytes);
 }
@@ -261,16 +268,30 @@ function finishAttemptSpan(span: Span, context: RequestContext, stopReason: stri
  * native endpoints relay exactly these bytes, so the answer is decoded once, for its usage,
  * and never encoded again.
  */
-async function readUpstreamBody(context: RequestContext, answer: ProviderAnswer): Promise<Buffer> {
+function readUpstreamBody(context: RequestContext, answer: ProviderAnswer): Promise<Buffer> {
+  let whole: Promise<Buffer>;
   try {
-    return await answer.response.body.bytes();
+    whole = answer.response.body.bytes();
   } catch (error) {
-    if (context.signal.aborted) throw new UpstreamFailure('aborted', error);
-    if (error instanceof UpstreamFailure) throw error.toGatewayError();
-    throw new GatewayError('upstream_error', 'The upstream response was interrupted.', { cause: error });
-  } finally {
-    context.outcome.upstreamEndedAt = performance.now();
+    return Promise.reject(upstreamBodyFailed(context, error));
   }
+  return whole.then(
+    (bytes) => {
+      context.outcome.upstreamEndedAt = performance.now();
+      return bytes;
+    },
+    (error: unknown) => {
+      throw upstreamBodyFailed(context, error);
+    },
+  );
+}
+
+/** Why an upstream body could not be read, as the error the call fails with; the read is over. */
+function upstreamBodyFailed(context: RequestContext, error: unknown): Error {
+  context.outcome.upstreamEndedAt = performance.now();
+  if (context.signal.aborted) return new UpstreamFailure('aborted', error);
+  if (error instanceof UpstreamFailure) return error.toGatewayError();
+  return new GatewayError('upstream_error', 'The upstream response was interrupted.', { cause: error });
 }
 
 function parseUpstreamJson(bytes: Buffer): unknown {

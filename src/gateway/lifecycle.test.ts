@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { GatewayServices } from './lifecycle.ts';
-import { settle } from './lifecycle.ts';
+import { admit, settle } from './lifecycle.ts';
 import { chatCompletionsContext } from './request-context-fixture.ts';
 import { type BudgetReservation, type GatewayStages, passThroughStages } from './stages.ts';
 
@@ -117,5 +117,142 @@ describe('settling a call', () => {
       late.logged.map((entry) => (entry.fields.err as Error).message),
       ['late plugin'],
     );
+  });
+});
+
+/** Stages that record when each runs and answer as `answers` says (a value, or a deferred promise). */
+function admissionStages(
+  order: string[],
+  answers: {
+    rateLimit?: () => undefined | Promise<void>;
+    safety?: () => undefined | Promise<void>;
+    budget?: () => 'sync' | 'async';
+    plugins?: () => undefined | Promise<void>;
+  },
+) {
+  const { reserved, calls } = reservation(() => {
+    order.push('release');
+    return undefined;
+  });
+  const stages: Partial<GatewayStages> = {
+    rateLimit: {
+      evaluate: () => {
+        order.push('rate limit');
+        return answers.rateLimit?.();
+      },
+    },
+    safety: {
+      inspectRequest: () => {
+        order.push('safety');
+        return answers.safety?.();
+      },
+      inspectResponse: () => {},
+    },
+    budget: {
+      reserve: () => {
+        order.push('reserve');
+        return answers.budget?.() === 'async' ? Promise.resolve(reserved) : reserved;
+      },
+    },
+    plugins: {
+      beforeProvider: () => {
+        order.push('plugins');
+        return answers.plugins?.();
+      },
+      afterProvider: () => {},
+    },
+  };
+  return { ...servicesWith(stages), order, reserved, calls };
+}
+
+/** A promise that settles on the next turn of the event loop, recording when it does. */
+function later(order: string[], label: string, error?: Error): Promise<void> {
+  return new Promise((resolve, reject) =>
+    setImmediate(() => {
+      order.push(label);
+      if (error === undefined) resolve();
+      else reject(error);
+    }),
+  );
+}
+
+describe('admitting a call', () => {
+  test('stages that all answer at once admit synchronously, in order, with no promise', () => {
+    const { services, order, reserved } = admissionStages([], {});
+    const admitted = admit(services, chatCompletionsContext('req-1'), {});
+    assert.equal(admitted, reserved);
+    assert.deepEqual(order, ['rate limit', 'safety', 'reserve', 'plugins']);
+  });
+
+  test('each stage that answers later is waited for before the next one runs', async () => {
+    const order: string[] = [];
+    const state = admissionStages(order, {
+      rateLimit: () => later(order, 'rate limit done'),
+      safety: () => later(order, 'safety done'),
+      budget: () => 'async',
+      plugins: () => later(order, 'plugins done'),
+    });
+    const admitted = admit(state.services, chatCompletionsContext('req-1'), {});
+    assert.ok(admitted instanceof Promise);
+    assert.deepEqual(state.order, ['rate limit']);
+    assert.equal(await admitted, state.reserved);
+    assert.deepEqual(state.order, [
+      'rate limit',
+      'rate limit done',
+      'safety',
+      'safety done',
+      'reserve',
+      'plugins',
+      'plugins done',
+    ]);
+  });
+
+  test('a denial stops the admission before the budget is reserved', async () => {
+    const thrown = admissionStages([], {
+      rateLimit: () => {
+        throw new Error('rate limited');
+      },
+    });
+    assert.throws(() => admit(thrown.services, chatCompletionsContext('req-1'), {}), /rate limited/);
+    assert.deepEqual(thrown.order, ['rate limit']);
+
+    const denials: string[] = [];
+    const rejected = admissionStages(denials, {
+      safety: () => later(denials, 'safety denied', new Error('unsafe')),
+    });
+    await assert.rejects(async () => admit(rejected.services, chatCompletionsContext('req-1'), {}), /unsafe/);
+    assert.deepEqual(rejected.order, ['rate limit', 'safety', 'safety denied']);
+  });
+
+  test('a failure of the pre-call plugins, thrown or rejected, releases the reservation first', async () => {
+    const thrown = admissionStages([], {
+      plugins: () => {
+        throw new Error('plugin threw');
+      },
+    });
+    await assert.rejects(
+      async () => admit(thrown.services, chatCompletionsContext('req-1'), {}),
+      /plugin threw/,
+    );
+    assert.deepEqual(thrown.order, ['rate limit', 'safety', 'reserve', 'plugins', 'release']);
+    assert.deepEqual(thrown.calls, ['release']);
+
+    const failures: string[] = [];
+    const rejected = admissionStages(failures, {
+      plugins: () => later(failures, 'plugins failed', new Error('plugin rejected')),
+    });
+    await assert.rejects(
+      async () => admit(rejected.services, chatCompletionsContext('req-1'), {}),
+      /plugin rejected/,
+    );
+    assert.deepEqual(rejected.order, [
+      'rate limit',
+      'safety',
+      'reserve',
+      'plugins',
+      'plugins failed',
+      'release',
+    ]);
+    assert.deepEqual(rejected.calls, ['release']);
   });
 });

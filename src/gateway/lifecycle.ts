@@ -18,7 +18,7 @@ import { computeCostNanos } from './cost.ts';
 import type { ProviderCaller } from './provider-call.ts';
 import type { Principal, RequestContext } from './request-context.ts';
 import { type EndpointRequirement, resolveModel } from './resolve-model.ts';
-import type { BudgetReservation, GatewayStages } from './stages.ts';
+import type { Awaitable, BudgetReservation, GatewayStages } from './stages.ts';
 
 export interface GatewayServices {
   readonly settings: Settings;
@@ -34,9 +34,10 @@ export interface GatewayServices {
 
 /**
  * The steps every model route takes, in the order of spec/gateway.md section 1: authenticate,
- * decode and plan, admit, `execute`, settle. Authentication of a cached key and a settlement with
- * nothing pending answer synchronously and are not awaited: each await of a value already there
- * is a promise and a turn of the microtask queue on every request.
+ * decode and plan, admit, `execute`, settle. Authentication of a cached key, an admission whose
+ * stages all pass at once and a settlement with nothing pending answer synchronously and are not
+ * awaited: each await of a value already there is a promise and a turn of the microtask queue on
+ * every request, and each async function between two waits one more of each.
  */
 export async function modelCall<Decoded extends { model: string; body: Record<string, unknown> }>(
   services: GatewayServices,
@@ -49,7 +50,8 @@ export async function modelCall<Decoded extends { model: string; body: Record<st
   const principal = authenticate(services, context, request);
   if (principal instanceof Promise) await principal;
   const { decoded, candidates } = await decodeAndPlan(services, context, request, decoder, requirement);
-  const reservation = await admit(services, context, decoded.body);
+  const admitted = admit(services, context, decoded.body);
+  const reservation = admitted instanceof Promise ? await admitted : admitted;
   try {
     await execute(decoded, candidates);
   } finally {
@@ -78,31 +80,33 @@ export function authenticate(
  * Reads and decodes the body (`gateway.request.decode`), then resolves the model and its
  * routing candidates (`gateway.route.resolve`, a child of the decode span as the contract draws it).
  */
-export async function decodeAndPlan<Decoded extends { model: string }>(
+export function decodeAndPlan<Decoded extends { model: string }>(
   services: GatewayServices,
   context: RequestContext,
   request: IncomingMessage,
   decoder: (body: Record<string, unknown>) => Decoded,
   requirement: EndpointRequirement,
 ): Promise<{ decoded: Decoded; candidates: readonly ResolvedModel[] }> {
-  return inSpan(context.span, spanNames.requestDecode, async (decodeSpan) => {
-    const decoded = decoder(await readJsonObject(request, services.settings.maxBodyBytes));
-    const candidates = inSyncSpan(decodeSpan, spanNames.routeResolve, (span) => {
-      const started = performance.now();
-      try {
-        return plan(services, context, decoded.model, requirement);
-      } catch (error) {
-        services.metrics.increment('routingErrorsTotal', {
-          error_class: error instanceof GatewayError ? error.code : 'internal_error',
-        });
-        throw error;
-      } finally {
-        services.metrics.observe('routingDuration', (performance.now() - started) / 1000);
-        if (context.model !== undefined) span.setAttribute(spanAttributes.model, context.model.name);
-      }
-    });
-    return { decoded, candidates };
-  });
+  return inSpan(context.span, spanNames.requestDecode, (decodeSpan) =>
+    readJsonObject(request, services.settings.maxBodyBytes).then((body) => {
+      const decoded = decoder(body);
+      const candidates = inSyncSpan(decodeSpan, spanNames.routeResolve, (span) => {
+        const started = performance.now();
+        try {
+          return plan(services, context, decoded.model, requirement);
+        } catch (error) {
+          services.metrics.increment('routingErrorsTotal', {
+            error_class: error instanceof GatewayError ? error.code : 'internal_error',
+          });
+          throw error;
+        } finally {
+          services.metrics.observe('routingDuration', (performance.now() - started) / 1000);
+          if (context.model !== undefined) span.setAttribute(spanAttributes.model, context.model.name);
+        }
+      });
+      return { decoded, candidates };
+    }),
+  );
 }
 
 /** Resolves the model and the routing candidates for it. */
@@ -118,27 +122,68 @@ export function plan(
   return services.stages.routing.candidates(context, model);
 }
 
-/** Rate limits, request-side safety, budget reservation and the pre-call plugins. */
-export async function admit(
+/**
+ * Rate limits, request-side safety, budget reservation and the pre-call plugins, each after the
+ * one before; synchronous while every stage answers at once, a promise from the first that does
+ * not. A denial throws (or rejects); a failure of the plugins releases the reservation first.
+ */
+export function admit(
   services: GatewayServices,
   context: RequestContext,
   body: Record<string, unknown>,
-): Promise<BudgetReservation> {
+): Awaitable<BudgetReservation> {
+  const limited = services.stages.rateLimit.evaluate(context);
+  if (limited !== undefined) return limited.then(() => inspectAndReserve(services, context, body));
+  return inspectAndReserve(services, context, body);
+}
+
+function inspectAndReserve(
+  services: GatewayServices,
+  context: RequestContext,
+  body: Record<string, unknown>,
+): Awaitable<BudgetReservation> {
   const { stages } = services;
-  let pending = stages.rateLimit.evaluate(context);
-  if (pending !== undefined) await pending;
-  pending = stages.safety.inspectRequest(context, body);
-  if (pending !== undefined) await pending;
-  const reserved = stages.budget.reserve(context);
-  const reservation = reserved instanceof Promise ? await reserved : reserved;
+  const inspected = stages.safety.inspectRequest(context, body);
+  if (inspected !== undefined)
+    return inspected.then(() =>
+      reserveAndRunPlugins(services, context, body, stages.budget.reserve(context)),
+    );
+  return reserveAndRunPlugins(services, context, body, stages.budget.reserve(context));
+}
+
+function reserveAndRunPlugins(
+  services: GatewayServices,
+  context: RequestContext,
+  body: Record<string, unknown>,
+  reserved: Awaitable<BudgetReservation>,
+): Awaitable<BudgetReservation> {
+  if (reserved instanceof Promise)
+    return reserved.then((reservation) => runPlugins(services, context, body, reservation));
+  return runPlugins(services, context, body, reserved);
+}
+
+function runPlugins(
+  services: GatewayServices,
+  context: RequestContext,
+  body: Record<string, unknown>,
+  reservation: BudgetReservation,
+): Awaitable<BudgetReservation> {
+  let pending: Promise<void> | void;
   try {
-    pending = stages.plugins.beforeProvider(context, body);
-    if (pending !== undefined) await pending;
+    pending = services.stages.plugins.beforeProvider(context, body);
   } catch (error) {
-    await reservation.release();
-    throw error;
+    return releaseAndThrow(reservation, error);
   }
-  return reservation;
+  if (pending === undefined) return reservation;
+  return pending.then(
+    () => reservation,
+    (error: unknown) => releaseAndThrow(reservation, error),
+  );
+}
+
+async function releaseAndThrow(reservation: BudgetReservation, error: unknown): Promise<never> {
+  await reservation.release();
+  throw error;
 }
 
 /** Records the provider's token report and its cost on the context. */

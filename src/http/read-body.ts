@@ -7,18 +7,32 @@ import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.ts';
 
-export function readBody(request: IncomingMessage, limitBytes: number): Promise<Buffer> {
+/**
+ * The request body as a JSON object: `invalid_request_body` when it is not valid JSON or not an
+ * object. Parsed as the body ends, in the promise that reads it: no second promise, and no
+ * microtask turn between the last chunk and the parse.
+ */
+export function readJsonObject(
+  request: IncomingMessage,
+  limitBytes: number,
+): Promise<Record<string, unknown>> {
   const declared = request.headers['content-length'];
   if (declared !== undefined && Number(declared) > limitBytes) return Promise.reject(tooLarge(limitBytes));
-  return readStream(request, limitBytes, () => tooLarge(limitBytes));
+  return readStream(request, limitBytes, () => tooLarge(limitBytes), parseJsonObject);
 }
 
 /**
- * Every chunk of `stream` as one Buffer (a single chunk is returned without a copy); more than
- * `limitBytes` rejects with `tooLarge()`, and a stream closed before its end rejects. Listeners
- * rather than `for await`: no async iterator and no promise per chunk.
+ * Every chunk of `stream` as one Buffer (a single chunk is returned without a copy), resolved
+ * as `complete` makes it (a throw from it rejects); more than `limitBytes` rejects with
+ * `tooLarge()`, and a stream closed before its end rejects. Listeners rather than `for await`:
+ * no async iterator and no promise per chunk.
  */
-function readStream(stream: Readable, limitBytes: number, tooLarge: () => Error): Promise<Buffer> {
+function readStream<T>(
+  stream: Readable,
+  limitBytes: number,
+  tooLarge: () => Error,
+  complete: (body: Buffer) => T,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -33,7 +47,11 @@ function readStream(stream: Readable, limitBytes: number, tooLarge: () => Error)
     };
     const onEnd = () => {
       finish();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+      try {
+        resolve(complete(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received)));
+      } catch (error) {
+        reject(error);
+      }
     };
     const onError = (error: Error) => {
       finish();
@@ -56,11 +74,7 @@ function readStream(stream: Readable, limitBytes: number, tooLarge: () => Error)
   });
 }
 
-export async function readJsonObject(
-  request: IncomingMessage,
-  limitBytes: number,
-): Promise<Record<string, unknown>> {
-  const body = await readBody(request, limitBytes);
+function parseJsonObject(body: Buffer): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
