@@ -146,12 +146,12 @@ function inspectAndReserve(
   const inspected = stages.safety.inspectRequest(context, body);
   if (inspected !== undefined)
     return inspected.then(() =>
-      reserveAndRunPlugins(services, context, body, stages.budget.reserve(context)),
+      runPluginsWhenReserved(services, context, body, stages.budget.reserve(context)),
     );
-  return reserveAndRunPlugins(services, context, body, stages.budget.reserve(context));
+  return runPluginsWhenReserved(services, context, body, stages.budget.reserve(context));
 }
 
-function reserveAndRunPlugins(
+function runPluginsWhenReserved(
   services: GatewayServices,
   context: RequestContext,
   body: Record<string, unknown>,
