@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './processes.ts';
 
 export interface MachineInfo {
@@ -387,7 +388,7 @@ export async function waitForQuiet(
   const deadline = performance.now() + options.maxMs;
   for (;;) {
     const before = await cpuSnapshot(ownPids);
-    await new Promise((resolve) => setTimeout(resolve, options.windowMs));
+    await sleep(options.windowMs);
     const { foreign } = foreignLoad(before, await cpuSnapshot(ownPids));
     if (foreign < options.threshold || performance.now() >= deadline) return foreign;
   }

@@ -16,6 +16,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Database } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrate.ts';
@@ -107,14 +108,14 @@ async function runPhase(
         if (!collector.enqueue(sampleRecord())) lost += 1;
         offered += 1;
       }
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
   } else {
     // Open loop: records due by now are offered whatever the writer is doing (1 ms ticks).
     while (performance.now() - started < durationMs) {
       const due = Math.floor(((performance.now() - started) / 1_000) * options.rate);
       for (; offered < due; offered += 1) if (!collector.enqueue(sampleRecord())) lost += 1;
-      await new Promise((resolve) => setTimeout(resolve, 1));
+      await sleep(1);
     }
   }
   const writtenInWindow = written;
