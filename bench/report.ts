@@ -284,9 +284,11 @@ export function renderMarkdown(results: BenchResults): string {
           ? 'not measured'
           : check.held === 'mixed'
             ? 'mixed: the measures disagree'
-            : check.held
-              ? 'held'
-              : '**missed**',
+            : check.held === 'unresolved'
+              ? 'not resolved by this run'
+              : check.held
+                ? 'held'
+                : '**missed**',
       ]),
     ),
   );

@@ -95,21 +95,26 @@ function streamCell(target: TargetId, completed: number, ttftP99: number): Measu
   };
 }
 
+/** The target named `name` of a run that measured only `latency` and `streams`. */
+function targetOf(name: string, measured: { latency?: Measurement[]; streams?: Measurement[] }) {
+  const results = {
+    latency: measured.latency ?? [],
+    openLoop: [],
+    search: [],
+    maxThroughput: {},
+    saturationThroughput: {},
+    memory: {},
+    setup: { targetRate: 4000 },
+    streams: measured.streams ?? [],
+  } as unknown as BenchResults;
+  return checkTargets(results).find((check) => check.name.startsWith(name));
+}
+
 describe('benchmark time-to-first-token target', () => {
   const ttftTarget = (odockStreams: number, directStreams: number) => {
-    const results = {
-      latency: [],
-      openLoop: [],
-      search: [],
-      maxThroughput: {},
-      saturationThroughput: {},
-      memory: {},
-      setup: { targetRate: 4000 },
+    return targetOf('streaming: added time to first token', {
       streams: [streamCell('direct', directStreams, 21.5), streamCell('odock', odockStreams, 22.1)],
-    } as unknown as BenchResults;
-    return checkTargets(results).find((check) =>
-      check.name.startsWith('streaming: added time to first token'),
-    );
+    });
   };
 
   it('names the streams its p99 comes from', () => {
@@ -120,5 +125,30 @@ describe('benchmark time-to-first-token target', () => {
 
   it('says when the p99 of a cell is only its slowest stream', () => {
     assert.equal(ttftTarget(15, 16)?.value, '0.60 ms (15 streams: the p99 is their slowest)');
+  });
+});
+
+describe('benchmark telemetry target', () => {
+  /** A run whose only numbers are the CPU cell's: odock-server and telemetry off, per request. */
+  const telemetryTarget = (odockCpu: number[], notelCpu: number[]) => {
+    const cpuCell = (target: TargetId, values: number[]) =>
+      values.map((cpu, round) => closed(target, 'twenty', 64, cpu, round === 0 ? undefined : round));
+    return targetOf('telemetry on vs off', {
+      latency: [...cpuCell('odock', odockCpu), ...cpuCell('odock-notel', notelCpu)],
+    });
+  };
+
+  it('is judged on the capacity ratio when telemetry on costs more, as it must', () => {
+    assert.equal(telemetryTarget([0.21, 0.2, 0.22, 0.2], [0.2, 0.19, 0.2, 0.19])?.held, true);
+    const missed = telemetryTarget([0.24, 0.23, 0.25, 0.23], [0.18, 0.19, 0.18, 0.19]);
+    assert.equal(missed?.held, false);
+    assert.equal(missed?.value, 'saturation n/a; CPU capacity 79 %');
+  });
+
+  it('is unresolved when telemetry off used more CPU than telemetry on', () => {
+    // Stop 27's run: medians 0.240 on and 0.257 off, "107 %", read as held before.
+    const check = telemetryTarget([0.281, 0.262, 0.211, 0.218], [0.198, 0.246, 0.268, 0.271]);
+    assert.equal(check?.held, 'unresolved');
+    assert.match(check?.value ?? '', /^saturation n\/a; CPU capacity 107 %: telemetry off used more CPU/);
   });
 });
