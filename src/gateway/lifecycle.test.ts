@@ -39,6 +39,17 @@ function reservation(answer: () => undefined | Promise<void>) {
   return { reserved, calls };
 }
 
+/** A promise that settles on the next turn of the event loop, recording when it does. */
+function later(order: string[], label: string, error?: Error): Promise<void> {
+  return new Promise((resolve, reject) =>
+    setImmediate(() => {
+      order.push(label);
+      if (error === undefined) resolve();
+      else reject(error);
+    }),
+  );
+}
+
 describe('settling a call', () => {
   test('synchronous stages settle with the cost and leave nothing to wait for', () => {
     const afterProvider: string[] = [];
@@ -63,15 +74,7 @@ describe('settling a call', () => {
         },
       },
     });
-    const { reserved } = reservation(
-      () =>
-        new Promise<void>((resolve) =>
-          setImmediate(() => {
-            order.push('settled');
-            resolve();
-          }),
-        ),
-    );
+    const { reserved } = reservation(() => later(order, 'settled'));
     const pending = settle(services, contextCosting(7n), reserved);
     assert.ok(pending instanceof Promise);
     assert.deepEqual(order, []);
@@ -163,17 +166,6 @@ function admissionStages(
     },
   };
   return { ...servicesWith(stages), order, reserved, calls };
-}
-
-/** A promise that settles on the next turn of the event loop, recording when it does. */
-function later(order: string[], label: string, error?: Error): Promise<void> {
-  return new Promise((resolve, reject) =>
-    setImmediate(() => {
-      order.push(label);
-      if (error === undefined) resolve();
-      else reject(error);
-    }),
-  );
 }
 
 describe('admitting a call', () => {
