@@ -115,6 +115,8 @@ const { runDir } = environment;
 const profileDir = join(runDir, 'profile');
 await mkdir(profileDir, { recursive: true });
 if (values.keep !== undefined) await mkdir(values.keep, { recursive: true });
+// The probe writes the snapshots with writeHeapSnapshot, which does not make the folder.
+if (values['heap-snapshots'] !== undefined) await mkdir(values['heap-snapshots'], { recursive: true });
 
 const cpuIdle = holdCpuIdle(cpuIdleArgument(usage, values['cpu-idle']));
 const services: Service[] = [];
