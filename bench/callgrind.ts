@@ -356,3 +356,13 @@ export function byOwner(costs: readonly NamedCost[]): Array<{ owner: string; ins
     .map(([owner, instructions]) => ({ owner, instructions }))
     .sort((a, b) => b.instructions - a.instructions);
 }
+
+/**
+ * The instructions of the garbage collector and V8's compilers: discrete events that a measured
+ * window catches or not, left out of the count compared between commits or systems.
+ */
+export function eventDrivenInstructions(named: readonly NamedCost[]): number {
+  return byOwner(named)
+    .filter((entry) => entry.owner === '(V8 compiler)' || entry.owner === '(garbage collector)')
+    .reduce((sum, entry) => sum + entry.instructions, 0);
+}

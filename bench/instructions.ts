@@ -15,31 +15,21 @@
  * (full collections when the allocation rate per second is low) is turned off. Compare counts of
  * two commits, not a count with a CPU time. Needs `valgrind` (Debian: `apt-get install valgrind`).
  */
-import { execFile } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import {
   byOwner,
   type CallgrindCost,
   chargeToCallers,
+  eventDrivenInstructions,
   nameCosts,
   type PerfMapEntry,
   parseCallgrind,
   parsePerfMap,
 } from './callgrind.ts';
+import { countInstructions, requireValgrind } from './instruction-count.ts';
 import type { Service } from './processes.ts';
-import {
-  type requestFor,
-  type SystemProcessOptions,
-  standaloneEnvironment,
-  startMock,
-  startOtlpReceiverProcess,
-  startTarget,
-  targetOption,
-  targetRequest,
-} from './systems.ts';
+import { standaloneEnvironment, startMock, startOtlpReceiverProcess, targetOption } from './systems.ts';
 import { gatewayEnvironment, toolArgs } from './tool-args.ts';
 
 const usage = `
@@ -85,9 +75,7 @@ const warmup = Number(values.warmup);
 const measured = Number(values.requests);
 if (!(Number.isInteger(warmup) && warmup >= 0 && Number.isInteger(measured) && measured > 0))
   throw new Error('--warmup and --requests: whole numbers (--requests at least 1)');
-await promisify(execFile)('valgrind', ['--version']).catch(() => {
-  throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
-});
+await requireValgrind();
 
 const environment = await standaloneEnvironment({
   tool: 'instructions',
@@ -95,88 +83,32 @@ const environment = await standaloneEnvironment({
   portBase: Number(values['port-base']),
   gatewayEnv: gatewayEnvironment(usage, values['gateway-env']),
 });
-const { runDir } = environment;
-
-// callgrind_control finds the process by a file named after the user and host it reads from
-// the environment (USER, HOST); the gateway reads HOST as its listening interface, so both
-// sides are given the same two values.
-const vgdbPrefix = join(runDir, 'vgdb');
-const controlEnvironment = { ...process.env, USER: 'odock-bench', HOST: '127.0.0.1' };
-const callgrindOut = join(runDir, 'callgrind.out');
-const control = (...args: string[]) =>
-  promisify(execFile)('callgrind_control', [`--vgdb-prefix=${vgdbPrefix}`, ...args], {
-    env: controlEnvironment,
-  });
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 const services: Service[] = [];
 try {
   services.push(await startMock(environment, 'zero'));
   services.push(await startOtlpReceiverProcess(environment));
-  progress(`starting ${name} under callgrind (about 10 s)`);
-  const options: SystemProcessOptions = {
-    // The perf map names generated code. The memory reducer starts full collections when the
-    // allocation rate per second is low, which under callgrind it always is: off, so the count
-    // holds the collections the requests cause, not the ones the slow-down causes.
-    nodeFlags: ['--perf-basic-prof', '--no-memory-reducer'],
-    env: { USER: controlEnvironment.USER, HOST: controlEnvironment.HOST },
-    launcher: {
-      command: [
-        'valgrind',
-        '--tool=callgrind',
-        // V8 writes and patches its own code: every such write must drop valgrind's translation.
-        '--smc-check=all-non-file',
-        '--instr-atstart=no',
-        `--vgdb-prefix=${vgdbPrefix}`,
-        `--callgrind-out-file=${callgrindOut}`,
-      ],
-      readyTimeoutMs: 180_000,
-    },
-  };
-  const target = await startTarget(environment, name, options);
-  services.push(target);
-  const spec = targetRequest(environment, name, 'zero');
-  const send = sequentialSender(spec);
-
-  await send(warmup, (done) => progress(`warm-up: ${done} of ${warmup} requests`));
-  await control('--instr=on', String(target.pid));
-  const started = Date.now();
-  const answered = await send(measured, (done) => progress(`measured: ${done} of ${measured} requests`));
-  await control('--instr=off', String(target.pid));
-  await control('--dump', String(target.pid));
-  const elapsedS = (Date.now() - started) / 1000;
-  if (answered.failed > 0) throw new Error(`${answered.failed} of ${measured} measured requests failed`);
-
-  const dumps = (await readdir(runDir)).filter((name) => name.startsWith('callgrind.out.'));
-  const dump = dumps.sort().at(-1);
-  if (dump === undefined) throw new Error(`callgrind wrote no dump in ${runDir}`);
-  const dumpText = await readFile(join(runDir, dump), 'utf8');
-  const cost = parseCallgrind(dumpText);
-  const perfMapText = await readFile(`/tmp/perf-${target.pid}.map`, 'utf8').catch(() => '');
-  const perfMap = parsePerfMap(perfMapText);
+  const count = await countInstructions(environment, name, { warmup, requests: measured, progress });
   const text = renderInstructions(
-    `${name}: ${cost.totalInstructions.toLocaleString('en-US')} instructions for ${measured} requests ` +
-      `(0 ms mock, one connection, after ${warmup} warm-up requests; ${elapsedS.toFixed(0)} s under callgrind)`,
-    cost,
-    perfMap,
+    `${name}: ${count.cost.totalInstructions.toLocaleString('en-US')} instructions for ${measured} requests ` +
+      `(0 ms mock, one connection, after ${warmup} warm-up requests; ${count.elapsedS.toFixed(0)} s under callgrind)`,
+    count.cost,
+    count.perfMap,
     measured,
   );
   process.stdout.write(text);
   if (values.out !== undefined) await writeFile(values.out, text);
   if (values.keep !== undefined) {
     await mkdir(values.keep, { recursive: true });
-    await writeFile(join(values.keep, `${name}.callgrind.out`), dumpText);
-    await writeFile(join(values.keep, `${name}.perf.map`), perfMapText);
+    await writeFile(join(values.keep, `${name}.callgrind.out`), count.dumpText);
+    await writeFile(join(values.keep, `${name}.perf.map`), count.perfMapText);
   }
 } finally {
   for (const service of services.reverse()) await service.stop(30_000).catch(() => {});
-  await rm(runDir, { recursive: true, force: true }).catch(() => {});
+  await rm(environment.runDir, { recursive: true, force: true }).catch(() => {});
 }
 
-/**
- * One keep-alive connection, one request at a time: the same work per request however slow
- * the process under callgrind is. Progress is reported every 10 % of the count.
- */
 /** The report: totals, then per owner and per function, by self cost and charged to callers. */
 function renderInstructions(
   heading: string,
@@ -187,9 +119,7 @@ function renderInstructions(
   const named = nameCosts(cost, perfMap);
   const charged = chargeToCallers(cost, perfMap);
   const top = Number(values.top);
-  const eventDriven = byOwner(named)
-    .filter((entry) => entry.owner === '(V8 compiler)' || entry.owner === '(garbage collector)')
-    .reduce((sum, entry) => sum + entry.instructions, 0);
+  const eventDriven = eventDrivenInstructions(named);
   const perRequest = (instructions: number) => Math.round(instructions / requests).toLocaleString('en-US');
   const share = (instructions: number) => `${((instructions / cost.totalInstructions) * 100).toFixed(1)} %`;
   const code = (name: string) => `\`${name.replaceAll('|', '\\|')}\``;
@@ -234,31 +164,4 @@ function renderInstructions(
       .map((entry) => `| ${code(entry.name)} | ${entry.owner} | ${perRequest(entry.instructions)} |`),
     '',
   ].join('\n');
-}
-
-function sequentialSender(spec: ReturnType<typeof requestFor>) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const headers = {
-    ...spec.headers,
-    'content-type': 'application/json',
-    'content-length': String(Buffer.byteLength(spec.body)),
-  };
-  const once = () =>
-    new Promise<number>((resolve, reject) => {
-      const outgoing = request(spec.url, { method: 'POST', agent, headers }, (answer) => {
-        answer.resume();
-        answer.once('end', () => resolve(answer.statusCode ?? 0));
-      });
-      outgoing.once('error', reject);
-      outgoing.end(spec.body);
-    });
-  return async (count: number, report: (done: number) => void) => {
-    let failed = 0;
-    const step = Math.max(1, Math.ceil(count / 10));
-    for (let done = 1; done <= count; done += 1) {
-      if ((await once()) !== 200) failed += 1;
-      if (done % step === 0 || done === count) report(done);
-    }
-    return { failed };
-  };
 }
