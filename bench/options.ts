@@ -1,6 +1,6 @@
 /**
  * Command-line options of `npm run bench` and the three presets: `full` (the published run,
- * 15 to 18 minutes), `--quick` (the same matrix with short measurements, about 5 minutes) and
+ * about 40 minutes), `--quick` (the same matrix with short measurements, about 6 minutes) and
  * `--smoke` (a few seconds, bare proxy and odock only; what test/bench-smoke.test.ts runs).
  */
 import { resolve } from 'node:path';
@@ -10,7 +10,7 @@ import { type CpuIdleMode, cpuIdleOption } from './cpu-idle.ts';
 import { type StreamShape, type SystemId, systemIds } from './systems.ts';
 import { parseGatewayEnvironment } from './tool-args.ts';
 
-export const scenarioIds = ['latency', 'throughput', 'stream', 'memory'] as const;
+export const scenarioIds = ['latency', 'throughput', 'stream', 'memory', 'instructions'] as const;
 export type ScenarioId = (typeof scenarioIds)[number];
 export const presetNames = ['full', 'quick', 'smoke'] as const;
 export type PresetName = (typeof presetNames)[number];
@@ -57,6 +57,12 @@ export interface Preset {
   stream: StreamShape;
   /** The issue's throughput target, also run open loop for odock-server. */
   targetRate: number;
+  /**
+   * The `instructions` scenario, last: odock-server with telemetry on and off under callgrind,
+   * one request at a time against the 0 ms mock (bench/instruction-count.ts), after `warmup`
+   * requests, `requests` counted.
+   */
+  instructionCounts: { warmup: number; requests: number };
   /** Seconds the run should take at most; disturbed measurements are repeated only within 80 % of it. */
   budgetS: number;
   /** Longest wait for the run's own processes to go idle before a measurement. */
@@ -96,6 +102,8 @@ export const presets: Record<PresetName, Preset> = {
     memoryStreams: 1000,
     stream: issueStream,
     targetRate: 4000,
+    // bench/instructions.ts's defaults: the count moves by 0.3-1.5 % between two runs of one tree.
+    instructionCounts: { warmup: 20_000, requests: 5_000 },
     budgetS: 1800,
     quiesceTimeoutS: 15,
   },
@@ -122,6 +130,7 @@ export const presets: Record<PresetName, Preset> = {
     memoryStreams: 1000,
     stream: issueStream,
     targetRate: 4000,
+    instructionCounts: { warmup: 3_000, requests: 1_000 },
     budgetS: 300,
     quiesceTimeoutS: 10,
   },
@@ -148,6 +157,7 @@ export const presets: Record<PresetName, Preset> = {
     memoryStreams: 10,
     stream: { timeToFirstTokenMs: 5, chunkIntervalMs: 5, chunks: 4 },
     targetRate: 200,
+    instructionCounts: { warmup: 30, requests: 10 },
     budgetS: 0,
     quiesceTimeoutS: 2,
   },
@@ -183,6 +193,8 @@ export const benchUsage = `usage: npm run bench -- [options]
   --smoke                  a few seconds: bare proxy and odock only (the test suite's smoke run)
   --systems a,b            subset of ${systemIds.join(', ')}
   --scenarios a,b          subset of ${scenarioIds.join(', ')}
+                           (instructions: odock-server with telemetry on and off under valgrind's
+                           callgrind, one request at a time, after the others; needs valgrind)
   --out DIR                results directory (default bench/results)
   --name NAME              results file base name (default: latest for full runs, else the preset)
   --port-base N            first of the ports the run uses (default 18100; 24 ports)

@@ -19,6 +19,7 @@ import {
   cpuCellOf,
   cpuPerRequest,
   errorRate,
+  instructionRatios,
   type Measurement,
   type Ratios,
   ratios,
@@ -229,6 +230,14 @@ export function renderMarkdown(results: BenchResults): string {
       }),
     );
   }
+  const counts = Object.values(results.instructions ?? {}).find((count) => count !== undefined);
+  if (counts !== undefined)
+    summaryRows.push(
+      row(
+        `instructions per request without the collector and V8's compilers (callgrind; c=1, 0 ms mock, ${integer(counts.requests)} requests after ${integer(counts.warmup)})`,
+        (system) => integer(results.instructions?.[system]?.withoutCollector),
+      ),
+    );
   summaryRows.push(
     row('peak RSS before the many-streams run (MiB)', (system) =>
       number(results.memory[system]?.runPeakMiB, 0),
@@ -253,6 +262,11 @@ export function renderMarkdown(results: BenchResults): string {
     ['saturation requests/s (most reached in the search, any latency)', saturationRatios(results)],
     [`CPU capacity (1 / median CPU per request, ${where})`, capacityRatios(results)],
   ];
+  if (counts !== undefined)
+    measures.push([
+      'instructions (1 / instructions per request, callgrind, c=1; leaves out the collector)',
+      instructionRatios(results),
+    ]);
   const asPercent = (value: number | undefined) => (value === undefined ? 'n/a' : percent(value));
   sections.push(
     '### Ratios',

@@ -10,12 +10,13 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { holdCpuIdle } from './cpu-idle.ts';
+import { countInstructions, instructionsPerRequest, requireValgrind } from './instruction-count.ts';
 import { collectVersions, ensureDatabase, machineInfo } from './machine.ts';
 import { type BenchOptions, benchUsage, parseBenchOptions } from './options.ts';
 import type { OtlpStats } from './otlp-receiver.ts';
 import { run, type Service } from './processes.ts';
 import { renderMarkdown } from './report.ts';
-import type { BenchResults } from './results.ts';
+import type { BenchResults, InstructionResult } from './results.ts';
 import { Scenarios } from './scenarios.ts';
 import {
   type BenchEnvironment,
@@ -58,6 +59,12 @@ function estimateMinutes(options: BenchOptions): number {
         0,
       ) * targets;
   if (options.scenarios.includes('memory')) seconds += options.systems.length * (d.memory + 3);
+  if (options.scenarios.includes('instructions')) {
+    // Under callgrind, the variants side by side: about 20 s to start, then some 80 sequential
+    // requests a second.
+    const { warmup, requests } = options.instructionCounts;
+    if (countedSystems(options).length > 0) seconds += 20 + (warmup + requests) / 80;
+  }
   return seconds / 60;
 }
 
@@ -82,6 +89,9 @@ export async function runBench(
       `[${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}] ${message}`,
     );
   };
+  // Before anything starts: a run without valgrind would fail only at its end.
+  if (options.scenarios.includes('instructions') && countedSystems(options).length > 0)
+    await requireValgrind();
   const cpus = os.cpus().length;
   const pin = options.pin && cpus >= 2;
   const notes: string[] = [];
@@ -213,6 +223,8 @@ export async function runBench(
     results.telemetry.active = (otlp?.traces.requests ?? 0) > 0 || (metricsScrapes['200'] ?? 0) > 0;
     for (const [system, service] of services)
       if (service.exited) notes.push(`${system} exited during the run (see its log)`);
+    if (options.scenarios.includes('instructions'))
+      results.instructions = await countGatewayInstructions(options, environment, services, progress);
     results.finishedAt = new Date().toISOString();
     results.elapsedS = (performance.now() - started) / 1000;
 
@@ -234,6 +246,60 @@ export async function runBench(
     if (succeeded) await rm(runDir, { recursive: true, force: true }).catch(() => {});
     else log(`logs kept in ${runDir}`);
   }
+}
+
+/** The systems the `instructions` scenario counts: odock-server with telemetry on and off. */
+function countedSystems(options: BenchOptions): SystemId[] {
+  return options.systems.filter((system) => system === 'odock' || system === 'odock-notel');
+}
+
+/**
+ * The `instructions` scenario: each gateway variant stopped (its counted twin listens on the
+ * same port) and started again under callgrind, in a run directory of its own. A count does not
+ * depend on what else the machine runs, so the variants are counted side by side, unpinned (one
+ * core each), in the time of one.
+ */
+async function countGatewayInstructions(
+  options: BenchOptions,
+  environment: BenchEnvironment,
+  services: ReadonlyMap<SystemId, Service>,
+  progress: (line: string) => void,
+): Promise<Partial<Record<SystemId, InstructionResult>>> {
+  const { warmup, requests } = options.instructionCounts;
+  const countOne = async (system: SystemId): Promise<[SystemId, InstructionResult]> => {
+    await services.get(system)?.stop();
+    const runDir = join(environment.runDir, `instructions-${system}`);
+    await mkdir(runDir, { recursive: true });
+    const count = await countInstructions({ ...environment, runDir, systemCpu: undefined }, system, {
+      warmup,
+      requests,
+      // The start and the end of each phase: every tenth would flood the run's progress.
+      progress: (line) => {
+        if (/^starting|: (\d+) of \1 /.test(line)) progress(line);
+      },
+    });
+    const perRequest = instructionsPerRequest(count);
+    progress(
+      `instructions ${system}: ${Math.round(perRequest.withoutCollector).toLocaleString('en-US')} per request ` +
+        `without the collector and V8's compilers (${Math.round(perRequest.total).toLocaleString('en-US')} in all)`,
+    );
+    return [
+      system,
+      {
+        warmup,
+        requests,
+        perRequest: perRequest.total,
+        withoutCollector: perRequest.withoutCollector,
+        elapsedS: count.elapsedS,
+      },
+    ];
+  };
+  // Settled, not raced: a failed count must not leave its twin running under valgrind.
+  const outcomes = await Promise.allSettled(countedSystems(options).map(countOne));
+  for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
+  return Object.fromEntries(
+    outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : [])),
+  );
 }
 
 /** Lays the JSON out as the repository's formatter does, so a committed result passes `biome check`. */

@@ -95,10 +95,18 @@ function streamCell(target: TargetId, completed: number, ttftP99: number): Measu
   };
 }
 
-/** The target named `name` of a run that measured only `latency` and `streams`. */
-function targetOf(name: string, measured: { latency?: Measurement[]; streams?: Measurement[] }) {
+/** The target named `name` of a run that measured only `latency`, `streams` and `instructions`. */
+function targetOf(
+  name: string,
+  measured: {
+    latency?: Measurement[];
+    streams?: Measurement[];
+    instructions?: BenchResults['instructions'];
+  },
+) {
   const results = {
     latency: measured.latency ?? [],
+    ...(measured.instructions === undefined ? {} : { instructions: measured.instructions }),
     openLoop: [],
     search: [],
     maxThroughput: {},
@@ -129,12 +137,25 @@ describe('benchmark time-to-first-token target', () => {
 });
 
 describe('benchmark telemetry target', () => {
-  /** A run whose only numbers are the CPU cell's: odock-server and telemetry off, per request. */
-  const telemetryTarget = (odockCpu: number[], notelCpu: number[]) => {
+  /**
+   * A run whose only numbers are the CPU cell's (odock-server and telemetry off, per request)
+   * and, when given, the instructions per request of each without the collector.
+   */
+  const telemetryTarget = (odockCpu: number[], notelCpu: number[], instructions?: [number, number]) => {
     const cpuCell = (target: TargetId, values: number[]) =>
       values.map((cpu, round) => closed(target, 'twenty', 64, cpu, round === 0 ? undefined : round));
+    const counted = (withoutCollector: number) => ({
+      warmup: 20_000,
+      requests: 5_000,
+      perRequest: withoutCollector * 1.1,
+      withoutCollector,
+      elapsedS: 40,
+    });
     return targetOf('telemetry on vs off', {
       latency: [...cpuCell('odock', odockCpu), ...cpuCell('odock-notel', notelCpu)],
+      ...(instructions === undefined
+        ? {}
+        : { instructions: { odock: counted(instructions[0]), 'odock-notel': counted(instructions[1]) } }),
     });
   };
 
@@ -150,5 +171,29 @@ describe('benchmark telemetry target', () => {
     const check = telemetryTarget([0.281, 0.262, 0.211, 0.218], [0.198, 0.246, 0.268, 0.271]);
     assert.equal(check?.held, 'unresolved');
     assert.match(check?.value ?? '', /^saturation n\/a; CPU capacity 107 %: telemetry off used more CPU/);
+  });
+
+  it('with an instruction count, is judged on it too: held only when every measure agrees', () => {
+    const held = telemetryTarget([0.21, 0.2, 0.22, 0.2], [0.2, 0.19, 0.2, 0.19], [370_000, 350_000]);
+    assert.equal(held?.held, true);
+    assert.equal(held?.value, 'saturation n/a; CPU capacity 95 %; instructions 95 %');
+    // The CPU rounds pass, the count (25 % more instructions with telemetry on) does not.
+    const mixed = telemetryTarget([0.21, 0.2, 0.22, 0.2], [0.2, 0.19, 0.2, 0.19], [437_500, 350_000]);
+    assert.equal(mixed?.held, 'mixed');
+    assert.equal(mixed?.value, 'saturation n/a; CPU capacity 95 %; instructions 80 %');
+  });
+
+  it('with an instruction count, leaves out CPU rounds that measured their spread', () => {
+    const rounds: [number[], number[]] = [
+      [0.281, 0.262, 0.211, 0.218],
+      [0.198, 0.246, 0.268, 0.271],
+    ];
+    const missed = telemetryTarget(...rounds, [437_500, 350_000]);
+    assert.equal(missed?.held, false);
+    assert.match(
+      missed?.value ?? '',
+      /^saturation n\/a; CPU capacity 107 % \(telemetry off used more CPU.*: left out\); instructions 80 %$/,
+    );
+    assert.equal(telemetryTarget(...rounds, [360_000, 350_000])?.held, true);
   });
 });
