@@ -11,7 +11,7 @@
  * rate per second is always low, and it would start full collections the requests do not cause.
  */
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -111,6 +111,8 @@ export async function countInstructions(
   };
   progress(`starting ${target} under callgrind (about 10 s)`);
   const service = await startTarget(environment, target, processOptions);
+  // V8 writes it where `perf` looks for it; read here, kept only in the result (`--keep`).
+  const perfMapPath = `/tmp/perf-${service.pid}.map`;
   const { send, close } = sequentialSender(targetRequest(environment, target, 'zero'));
   try {
     const warmed = await send(options.warmup, (done) =>
@@ -131,7 +133,7 @@ export async function countInstructions(
     const dump = dumps.sort().at(-1);
     if (dump === undefined) throw new Error(`callgrind wrote no dump in ${runDir}`);
     const dumpText = await readFile(join(runDir, dump), 'utf8');
-    const perfMapText = await readFile(`/tmp/perf-${service.pid}.map`, 'utf8').catch(() => '');
+    const perfMapText = await readFile(perfMapPath, 'utf8').catch(() => '');
     return {
       requests: options.requests,
       warmup: options.warmup,
@@ -144,6 +146,7 @@ export async function countInstructions(
   } finally {
     close();
     await service.stop(30_000).catch(() => {});
+    await rm(perfMapPath, { force: true });
   }
 }
 

@@ -6,7 +6,7 @@
  * machine makes every number worse and must not fail this test.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -32,7 +32,15 @@ describe('benchmark harness (smoke run)', () => {
     assert.notEqual(options, 'help');
     if (options === 'help') return;
     const progress: string[] = [];
+    // The counted process's perf map (V8 writes /tmp/perf-PID.map) is read and removed.
+    const perfMaps = async () => (await readdir('/tmp')).filter((name) => /^perf-\d+\.map$/.test(name));
+    const mapsBefore = new Set(await perfMaps());
     const { jsonPath, markdownPath } = await runBench(options, (line) => progress.push(line));
+    assert.deepEqual(
+      (await perfMaps()).filter((name) => !mapsBefore.has(name)),
+      [],
+      'no perf map left in /tmp',
+    );
 
     const results = JSON.parse(await readFile(jsonPath, 'utf8')) as BenchResults;
     assert.deepEqual(results.setup.systems, ['bare', 'odock']);
