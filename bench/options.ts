@@ -1,7 +1,7 @@
 /**
  * Command-line options of `npm run bench` and the three presets: `full` (the published run,
  * about 35 minutes), `--quick` (the same matrix with short measurements, about 6 minutes) and
- * `--smoke` (a few seconds, bare proxy and odock only; what test/bench-smoke.test.ts runs).
+ * `--smoke` (about a minute, bare proxy and odock only; what test/bench-smoke.test.ts runs).
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -190,7 +190,7 @@ export interface BenchOptions extends Preset {
 export const benchUsage = `usage: npm run bench -- [options]
 
   --quick                  short measurements of the full matrix (about 6 minutes)
-  --smoke                  a few seconds: bare proxy and odock only (the test suite's smoke run)
+  --smoke                  about a minute: bare proxy and odock only (the test suite's smoke run)
   --systems a,b            subset of ${systemIds.join(', ')}
   --scenarios a,b          subset of ${scenarioIds.join(', ')}
                            (instructions: odock-server with telemetry on and off under valgrind's
