@@ -1,6 +1,6 @@
 /**
  * Command-line options of `npm run bench` and the three presets: `full` (the published run,
- * about 35 minutes), `--quick` (the same matrix with short measurements, about 6 minutes) and
+ * about 35 minutes), `--quick` (the same matrix with short measurements, about 8 minutes) and
  * `--smoke` (about a minute, bare proxy and odock only; what test/bench-smoke.test.ts runs).
  */
 import { resolve } from 'node:path';
@@ -189,7 +189,7 @@ export interface BenchOptions extends Preset {
 
 export const benchUsage = `usage: npm run bench -- [options]
 
-  --quick                  short measurements of the full matrix (about 6 minutes)
+  --quick                  short measurements of the full matrix (about 8 minutes)
   --smoke                  about a minute: bare proxy and odock only (the test suite's smoke run)
   --systems a,b            subset of ${systemIds.join(', ')}
   --scenarios a,b          subset of ${scenarioIds.join(', ')}
