@@ -35,8 +35,11 @@ import type { RequestSpec } from './wrk.ts';
 export interface InstructionCountOptions {
   warmup: number;
   requests: number;
-  /** Progress lines: the start, every tenth of the warm-up and of the measured requests. */
-  progress?: (line: string) => void;
+  /**
+   * Progress lines: the start, every tenth of the warm-up and of the measured requests;
+   * `milestone` is true for the start and the last request of each phase.
+   */
+  progress?: (line: string, milestone: boolean) => void;
 }
 
 export interface InstructionCount {
@@ -109,20 +112,26 @@ export async function countInstructions(
       readyTimeoutMs: 180_000,
     },
   };
-  progress(`starting ${target} under callgrind (about 10 s)`);
+  progress(`starting ${target} under callgrind (about 10 s)`, true);
   const service = await startTarget(environment, target, processOptions);
   // V8 writes it where `perf` looks for it; read here, kept only in the result (`--keep`).
   const perfMapPath = `/tmp/perf-${service.pid}.map`;
   const { send, close } = sequentialSender(targetRequest(environment, target, 'zero'));
   try {
     const warmed = await send(options.warmup, (done) =>
-      progress(`${target} under callgrind, warm-up: ${done} of ${options.warmup} requests`),
+      progress(
+        `${target} under callgrind, warm-up: ${done} of ${options.warmup} requests`,
+        done === options.warmup,
+      ),
     );
     if (warmed.failed > 0) throw new Error(`${warmed.failed} of ${options.warmup} warm-up requests failed`);
     await control('--instr=on', String(service.pid));
     const started = Date.now();
     const answered = await send(options.requests, (done) =>
-      progress(`${target} under callgrind, measured: ${done} of ${options.requests} requests`),
+      progress(
+        `${target} under callgrind, measured: ${done} of ${options.requests} requests`,
+        done === options.requests,
+      ),
     );
     await control('--instr=off', String(service.pid));
     await control('--dump', String(service.pid));

@@ -60,10 +60,10 @@ function estimateMinutes(options: BenchOptions): number {
       ) * targets;
   if (options.scenarios.includes('memory')) seconds += options.systems.length * (d.memory + 3);
   if (options.scenarios.includes('instructions')) {
-    // Under callgrind, the variants side by side: about 20 s to start, then some 80 sequential
-    // requests a second.
+    // Under callgrind, the variants side by side (stop 28's run): about 20 s to start, some 250
+    // warm-up requests a second, 110 counted ones.
     const { warmup, requests } = options.instructionCounts;
-    if (countedSystems(options).length > 0) seconds += 20 + (warmup + requests) / 80;
+    if (countedSystems(options).length > 0) seconds += 20 + warmup / 250 + requests / 110;
   }
   return seconds / 60;
 }
@@ -274,8 +274,8 @@ async function countGatewayInstructions(
       warmup,
       requests,
       // The start and the end of each phase: every tenth would flood the run's progress.
-      progress: (line) => {
-        if (/^starting|: (\d+) of \1 /.test(line)) progress(line);
+      progress: (line, milestone) => {
+        if (milestone) progress(line);
       },
     });
     const perRequest = instructionsPerRequest(count);

@@ -2,8 +2,9 @@
  * The benchmark harness itself works: a smoke run (`npm run bench -- --smoke`: bare proxy and
  * odock-server, every scenario, about a second each) starts its processes, drives each load
  * generator (wrk closed loop, the open loop, the streaming client), counts odock-server's
- * instructions under callgrind, and writes a results table in markdown and JSON. It asserts on the shape of the results, never on speed: a loaded
- * machine makes every number worse and must not fail this test.
+ * instructions under callgrind, and writes a results table in markdown and JSON. It asserts on
+ * the shape of the results, never on speed: a loaded machine makes every number worse and must
+ * not fail this test.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
