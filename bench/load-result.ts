@@ -42,6 +42,8 @@ export interface LoadResult {
   unanswered?: number;
   /** Requests (streams) completed including the warm-up, for CPU cost per request. */
   allRequests?: number;
+  /** Streams taking turns between targets (bench/stream-load.ts `turns`): each target's own. */
+  byTarget?: Record<string, LoadResult>;
 }
 
 export const resultLinePrefix = 'BENCH_RESULT ';

@@ -106,58 +106,84 @@ export class Measurer {
     parameters: { concurrency?: number; rate?: number },
     load: () => Promise<LoadResult>,
   ): Promise<Measurement> {
-    let measurement = await this.#measureOnce(target, mock, kind, parameters, load);
-    if ((measurement.foreignLoad ?? 0) > retryForeignLoad && this.#mayRetry()) {
+    const [measurement] = await this.#measureTogether([target], mock, kind, parameters, async () => [
+      await load(),
+    ]);
+    return measurement!;
+  }
+
+  /**
+   * `#measure` for one load that drives several targets (streams taking turns): `load` answers a
+   * result per target, in their order; each target's process is accounted on its own, the
+   * cores and the other processes once for all of them.
+   */
+  async #measureTogether(
+    targets: readonly TargetId[],
+    mock: MockMode,
+    kind: Measurement['kind'],
+    parameters: { concurrency?: number; rate?: number },
+    load: () => Promise<LoadResult[]>,
+  ): Promise<Measurement[]> {
+    let measurements = await this.#measureOnce(targets, mock, kind, parameters, load);
+    const disturbance = (of: Measurement[]) => of[0]?.foreignLoad ?? 0;
+    if (disturbance(measurements) > retryForeignLoad && this.#mayRetry()) {
       await waitForQuiet(this.#ownPids, {
         maxMs: Math.max(quietWaitMs, this.#options.waitQuietS * 1000),
         windowMs: 1_000,
         threshold: quietThreshold,
       });
-      const again = await this.#measureOnce(target, mock, kind, parameters, load);
-      again.retried = true;
-      if ((again.foreignLoad ?? 0) < (measurement.foreignLoad ?? 0)) measurement = again;
-      else measurement.retried = true;
+      const again = await this.#measureOnce(targets, mock, kind, parameters, load);
+      if (disturbance(again) < disturbance(measurements)) measurements = again;
+      for (const measurement of measurements) measurement.retried = true;
     }
-    return measurement;
+    return measurements;
   }
 
   async #measureOnce(
-    target: TargetId,
+    targets: readonly TargetId[],
     mock: MockMode,
     kind: Measurement['kind'],
     parameters: { concurrency?: number; rate?: number },
-    load: () => Promise<LoadResult>,
-  ): Promise<Measurement> {
+    load: () => Promise<LoadResult[]>,
+  ): Promise<Measurement[]> {
     await this.#quiesce();
-    const service = target === 'direct' ? undefined : this.#services.get(target);
-    const cpuBefore = service === undefined ? 0 : await processCpuSeconds(service.pid);
+    const services = targets.map((target) => (target === 'direct' ? undefined : this.#services.get(target)));
+    const cpuBefore = await Promise.all(
+      services.map((service) => (service === undefined ? 0 : processCpuSeconds(service.pid))),
+    );
     const before = await cpuSnapshot(this.#ownPids);
     const handshakesBefore = await handshakeCounters();
-    const result = await load();
+    const results = await load();
     const handshakesAfter = await handshakeCounters();
     const after = await cpuSnapshot(this.#ownPids);
-    const measurement: Measurement = {
-      target,
-      mock,
-      kind,
-      ...parameters,
-      result,
-      listenOverflows: handshakesAfter.listenOverflows - handshakesBefore.listenOverflows,
-      synRetransmits: handshakesAfter.synRetransmits - handshakesBefore.synRetransmits,
-    };
-    if (service !== undefined) {
-      const cpuSeconds = (await processCpuSeconds(service.pid)) - cpuBefore;
-      const requests = result.allRequests ?? result.requests;
-      if (requests > 0) measurement.cpuMsPerRequest = (cpuSeconds * 1000) / requests;
-    }
     const { systemCpu, loadCpu } = this.#environment;
-    if (systemCpu !== undefined)
-      measurement.systemCoreBusy = utilisation(before.cores, after.cores, systemCpu);
-    if (loadCpu !== undefined) measurement.loadCoreBusy = utilisation(before.cores, after.cores, loadCpu);
     const others = foreignLoad(before, after);
-    measurement.foreignLoad = others.foreign;
-    measurement.datastoreLoad = others.datastores;
-    return measurement;
+    return Promise.all(
+      targets.map(async (target, index) => {
+        const result = results[index]!;
+        const measurement: Measurement = {
+          target,
+          mock,
+          kind,
+          ...parameters,
+          result,
+          listenOverflows: handshakesAfter.listenOverflows - handshakesBefore.listenOverflows,
+          synRetransmits: handshakesAfter.synRetransmits - handshakesBefore.synRetransmits,
+        };
+        const service = services[index];
+        if (service !== undefined) {
+          const cpuSeconds = (await processCpuSeconds(service.pid)) - cpuBefore[index]!;
+          const requests = result.allRequests ?? result.requests;
+          if (requests > 0) measurement.cpuMsPerRequest = (cpuSeconds * 1000) / requests;
+        }
+        if (systemCpu !== undefined)
+          measurement.systemCoreBusy = utilisation(before.cores, after.cores, systemCpu);
+        if (loadCpu !== undefined) measurement.loadCoreBusy = utilisation(before.cores, after.cores, loadCpu);
+        measurement.foreignLoad = others.foreign;
+        measurement.datastoreLoad = others.datastores;
+        return measurement;
+      }),
+    );
   }
 
   async closedLoop(
@@ -226,5 +252,49 @@ export class Measurer {
     return this.#measure(target, 'stream', 'stream', { concurrency }, () =>
       this.#generator('./stream-load.ts', options),
     );
+  }
+
+  /**
+   * One connection's streams taking turns between `targets` (bench/stream-load.ts `turns`):
+   * `streamsPerTurn` counted streams to one target after `leadStreams` uncounted ones, then the
+   * next target's turn, for `durationS` (and `warmupS`) per target. One measurement per target,
+   * in their order, each marked with its turn length.
+   */
+  async streamsInTurns(
+    targets: readonly TargetId[],
+    durationS: number,
+    warmupS: number,
+    streamsPerTurn: number,
+    leadStreams: number,
+  ): Promise<Measurement[]> {
+    const options: StreamLoadOptions = {
+      concurrency: 1,
+      durationS,
+      warmupS,
+      turns: {
+        targets: targets.map((target) => ({
+          target,
+          request: requestFor(this.#environment, target, 'stream'),
+        })),
+        streamsPerTurn,
+        leadStreams,
+      },
+    };
+    const measurements = await this.#measureTogether(
+      targets,
+      'stream',
+      'stream',
+      { concurrency: 1 },
+      async () => {
+        const { byTarget } = await this.#generator('./stream-load.ts', options);
+        return targets.map((target) => {
+          const result = byTarget?.[target];
+          if (result === undefined) throw new Error(`the stream load reported nothing for ${target}`);
+          return result;
+        });
+      },
+    );
+    for (const measurement of measurements) measurement.streamsPerTurn = streamsPerTurn;
+    return measurements;
   }
 }

@@ -197,12 +197,17 @@ export function renderMarkdown(results: BenchResults): string {
       ),
     );
   }
-  for (const concurrency of new Set(results.streams.map((m) => m.concurrency!)))
+  for (const concurrency of new Set(results.streams.map((m) => m.concurrency!))) {
+    const inTurns = results.streams.some(
+      (m) => m.concurrency === concurrency && m.streamsPerTurn !== undefined,
+    );
     summaryRows.push(
-      row(`streaming: added time to first token p50 / p99 / p99.9, c=${concurrency} (ms)`, (system) =>
-        triple(addedTimeToFirstToken(results, system, concurrency)),
+      row(
+        `streaming: added time to first token p50 / p99 / p99.9, c=${concurrency}${inTurns ? ', targets taking turns' : ''} (ms)`,
+        (system) => triple(addedTimeToFirstToken(results, system, concurrency)),
       ),
     );
+  }
   const cpuCell = cpuCellOf(results);
   const where =
     cpuCell === undefined ? 'c=64, 20 ms mock' : `c=${cpuCell.concurrency}, ${mockLabel(cpuCell.mock)}`;
@@ -392,7 +397,9 @@ export function renderMarkdown(results: BenchResults): string {
           return [
             String(m.concurrency),
             targetLabels[m.target],
-            String(stream.completed),
+            m.streamsPerTurn === undefined
+              ? String(stream.completed)
+              : `${stream.completed} (turns of ${m.streamsPerTurn})`,
             number(stream.ttftMs.p50),
             number(stream.ttftMs.p99),
             number(stream.ttftMs.p999),

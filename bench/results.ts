@@ -31,6 +31,11 @@ export interface Measurement {
   /** True when the first attempt was disturbed by other processes and the cell was measured again. */
   retried?: boolean;
   /**
+   * Streams at one connection taking turns between the targets of the cell (bench/stream-load.ts
+   * `turns`): how many counted streams each turn held. Absent: the target was measured alone.
+   */
+  streamsPerTurn?: number;
+  /**
    * Handshakes the machine's kernel could not take meanwhile (any listener, machine-wide):
    * listen-queue overflows and SYN retransmissions (`HandshakeCounters` in machine.ts).
    */
@@ -178,7 +183,11 @@ function streamSampleNote(results: BenchResults, concurrency: number): string {
     (target) => streamCell(results, target, concurrency)?.result.stream?.completed ?? 0,
   );
   const fewest = Math.min(...counts);
-  return fewest < 100 ? ` (${fewest} streams: the p99 is their slowest)` : ` (${fewest} streams)`;
+  const turns = streamCell(results, 'odock', concurrency)?.streamsPerTurn;
+  const taking = turns === undefined ? '' : `, taking turns of ${turns} with the other targets`;
+  return fewest < 100
+    ? ` (${fewest} streams${taking}: the p99 is their slowest)`
+    : ` (${fewest} streams${taking})`;
 }
 
 /** Added latency of an open-loop run over direct-to-mock at the same rate. */

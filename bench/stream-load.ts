@@ -14,7 +14,8 @@ import { type LoadResult, resultLinePrefix, SampleBuffer, summarise } from './lo
 import type { RequestSpec } from './wrk.ts';
 
 export interface StreamLoadOptions {
-  request: RequestSpec;
+  /** The one target's request; with `turns`, the targets' own. */
+  request?: RequestSpec;
   concurrency: number;
   durationS: number;
   warmupS: number;
@@ -27,6 +28,23 @@ export interface StreamLoadOptions {
    * requests arriving in the same millisecond. 0 or absent: all start at once.
    */
   staggerMs?: number;
+  /**
+   * One connection's streams taking turns between several targets, so that a drift of the
+   * machine over the run reaches all of them alike (one after the other, the baseline of one
+   * minute is compared with a system's of another). Each turn first sends `leadStreams` streams
+   * that are not counted, then `streamsPerTurn` counted ones, to one target, then the next
+   * target's turn. The lead streams are there because a turn comes after the other targets'
+   * turns: a system idle that long starts its turn as a caller's first request after a pause
+   * (an API key the gateway's cache let expire, say), which is not what a client streaming one
+   * after another sees. `durationS` and `warmupS` are each target's: the run lasts as long as
+   * the targets measured one after the other, and ends after a whole round. The result has
+   * one `LoadResult` per target in `byTarget`.
+   */
+  turns?: {
+    targets: ReadonlyArray<{ target: string; request: RequestSpec }>;
+    streamsPerTurn: number;
+    leadStreams: number;
+  };
 }
 
 /** True when one SSE event (without its blank-line terminator) carries content text. */
@@ -46,38 +64,62 @@ function carriesContent(event: string): boolean {
   return false;
 }
 
+/** What one target's streams add up to inside the measured window. */
+class Tally {
+  readonly ttfts = new SampleBuffer();
+  readonly totals = new SampleBuffer();
+  started = 0;
+  completed = 0;
+  finishedInWindow = 0;
+  allRequests = 0;
+
+  result(durationS: number): LoadResult {
+    return {
+      requests: this.started,
+      errors: this.started - this.completed,
+      durationS,
+      rps: this.finishedInWindow / durationS,
+      latencyMs: summarise(this.ttfts.toArray().slice()),
+      stream: {
+        ttftMs: summarise(this.ttfts.toArray()),
+        totalMs: summarise(this.totals.toArray()),
+        completed: this.completed,
+      },
+      allRequests: this.allRequests,
+    };
+  }
+}
+
 export async function runStreamLoadInProcess(options: StreamLoadOptions): Promise<LoadResult> {
-  const url = new URL(options.request.url);
+  const turns = options.turns;
+  if (turns !== undefined && options.concurrency !== 1)
+    throw new Error('turns: streams take turns between targets only at concurrency 1');
+  const targets = turns?.targets ?? [{ target: 'only', request: options.request! }];
   const timeoutMs = options.timeoutMs ?? 30_000;
   const agent = new Agent({
-    connections: options.concurrency,
+    connections: options.concurrency * targets.length,
     pipelining: 1,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
-  const headers = { 'content-type': 'application/json', ...options.request.headers };
+  // Every target has the warm-up and the window it would have alone: with turns, the whole run
+  // lasts as long as the targets one after the other did.
   const start = performance.now();
-  const measureFrom = start + options.warmupS * 1000;
-  const end = measureFrom + options.durationS * 1000;
+  const measureFrom = start + options.warmupS * 1000 * targets.length;
+  const end = measureFrom + options.durationS * 1000 * targets.length;
 
-  const ttfts = new SampleBuffer();
-  const totals = new SampleBuffer();
-  let started = 0;
-  let completed = 0;
-  let finishedInWindow = 0;
-  let allRequests = 0;
-
-  const one = async (): Promise<void> => {
+  const one = async (request: RequestSpec, tally: Tally, counted: boolean): Promise<void> => {
+    const url = new URL(request.url);
     const sentAt = performance.now();
-    const measured = sentAt >= measureFrom;
-    if (measured) started++;
+    const measured = counted && sentAt >= measureFrom;
+    if (measured) tally.started++;
     try {
       const response = await agent.request({
         origin: url.origin,
         path: url.pathname + url.search,
         method: 'POST',
-        headers,
-        body: options.request.body,
+        headers: { 'content-type': 'application/json', ...request.headers },
+        body: request.body,
       });
       const decoder = new TextDecoder();
       let pending = '';
@@ -97,40 +139,46 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
         tail = (tail + text).slice(-64);
       }
       const endedAt = performance.now();
-      allRequests++;
+      tally.allRequests++;
       if (!measured) return;
       if (response.statusCode === 200 && firstToken !== undefined && tail.includes('data: [DONE]')) {
-        completed++;
-        ttfts.push(firstToken - sentAt);
-        totals.push(endedAt - sentAt);
+        tally.completed++;
+        tally.ttfts.push(firstToken - sentAt);
+        tally.totals.push(endedAt - sentAt);
       }
-      if (endedAt <= end) finishedInWindow++;
+      if (endedAt <= end) tally.finishedInWindow++;
     } catch {
       // counted as an error: started but not completed
     }
   };
 
-  const staggerMs = options.staggerMs ?? 0;
-  const worker = async (index: number): Promise<void> => {
-    const offset = (index * staggerMs) / options.concurrency;
-    if (offset > 0) await sleep(offset);
-    while (performance.now() < end) await one();
-  };
-  await Promise.all(Array.from({ length: options.concurrency }, (_, index) => worker(index)));
+  const tallies = targets.map(() => new Tally());
+  if (turns === undefined) {
+    const staggerMs = options.staggerMs ?? 0;
+    const worker = async (index: number): Promise<void> => {
+      const offset = (index * staggerMs) / options.concurrency;
+      if (offset > 0) await sleep(offset);
+      while (performance.now() < end) await one(targets[0]!.request, tallies[0]!, true);
+    };
+    await Promise.all(Array.from({ length: options.concurrency }, (_, index) => worker(index)));
+  } else {
+    // Whole rounds only, so every target ends with the same number of turns.
+    while (performance.now() < end)
+      for (const [index, { request }] of targets.entries()) {
+        for (let lead = 0; lead < turns.leadStreams; lead++) await one(request, tallies[index]!, false);
+        for (let stream = 0; stream < turns.streamsPerTurn; stream++)
+          await one(request, tallies[index]!, true);
+      }
+  }
   await agent.destroy();
 
+  const only = tallies[0]!.result(options.durationS);
+  if (turns === undefined) return only;
   return {
-    requests: started,
-    errors: started - completed,
-    durationS: options.durationS,
-    rps: finishedInWindow / options.durationS,
-    latencyMs: summarise(ttfts.toArray().slice()),
-    stream: {
-      ttftMs: summarise(ttfts.toArray()),
-      totalMs: summarise(totals.toArray()),
-      completed,
-    },
-    allRequests,
+    ...only,
+    byTarget: Object.fromEntries(
+      targets.map(({ target }, index) => [target, tallies[index]!.result(options.durationS)]),
+    ),
   };
 }
 

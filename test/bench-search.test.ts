@@ -64,6 +64,9 @@ function scriptedMeasurer(steps: Array<[TargetId, number]>): ScenarioMeasurer {
     streams: async () => {
       throw new Error('not part of this test');
     },
+    streamsInTurns: async () => {
+      throw new Error('not part of this test');
+    },
   };
 }
 

@@ -67,6 +67,12 @@ describe('benchmark harness (smoke run)', () => {
     );
     for (const run of results.streams)
       assert.ok((run.result.stream?.completed ?? 0) > 0, `${run.target} completed streams`);
+    // At one connection the targets took turns in one run: whole rounds, so every target counted
+    // the same number of streams, and each its own process's CPU.
+    const inTurns = results.streams.filter((run) => run.concurrency === 1);
+    assert.ok(inTurns.length >= 2 && inTurns.every((run) => (run.streamsPerTurn ?? 0) >= 1));
+    assert.equal(new Set(inTurns.map((run) => run.result.stream!.completed)).size, 1);
+    assert.ok(inTurns.some((run) => run.target === 'odock' && (run.cpuMsPerRequest ?? 0) > 0));
     assert.ok((results.memory.odock?.runPeakMiB ?? 0) > 0, 'the peak RSS of odock was read');
     assert.ok(results.versions.node.startsWith('v'));
 
@@ -74,6 +80,7 @@ describe('benchmark harness (smoke run)', () => {
     assert.match(markdown, /\| +\| bare proxy \| odock-server \|/);
     assert.match(markdown, /added latency p50 \/ p99 \/ p99\.9, c=1, 0 ms mock/);
     assert.match(markdown, /### Targets of the issue/);
+    assert.match(markdown, /added time to first token p50 \/ p99 \/ p99\.9, c=1, targets taking turns/);
     assert.match(markdown, /The kernel counted [\d,]+ listen-queue overflows and [\d,]+ SYN retransmissions/);
     // The CPU cell ran again (one round in the smoke preset): CPU per request is a median of two.
     assert.ok(

@@ -1,7 +1,8 @@
 /**
  * The benchmark's stream load: with `staggerMs` its clients start their first streams spread
  * over that time instead of all at once, and each stream's time to first token is still read
- * from the first event that carries content.
+ * from the first event that carries content. With `turns`, one connection's streams take turns
+ * between targets, each turn led by streams that are not counted.
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -67,5 +68,77 @@ describe('benchmark stream load', () => {
     await run(undefined);
     const [first, , , fourth] = arrivals;
     assert.ok(fourth! - first! < 80, `the four first streams arrived within ${fourth! - first!} ms`);
+  });
+});
+
+describe('benchmark stream load taking turns', () => {
+  /** Which target each request reached, in order of arrival. */
+  let arrivals: string[] = [];
+  // Two targets on one server, told apart by path, with their first token 20 and 50 ms after
+  // the request: each target's time to first token must come from its own streams only.
+  const firstTokenMs: Record<string, number> = { '/fast': 20, '/slow': 50 };
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const target = request.url!;
+    arrivals.push(target);
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      setTimeout(() => {
+        response.write('data: {"choices":[{"delta":{"content":"Hello"}}]}\n\n');
+        setTimeout(() => response.end('data: [DONE]\n\n'), 5);
+      }, firstTokenMs[target]);
+    });
+  });
+  let origin = '';
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  const targets = () =>
+    ['fast', 'slow'].map((target) => ({
+      target,
+      request: { url: `${origin}/${target}`, headers: {}, body: '{"stream":true}' },
+    }));
+
+  it('sends each turn to one target, counts all but its lead streams, and reports each target apart', async () => {
+    arrivals = [];
+    const result = await runStreamLoadInProcess({
+      concurrency: 1,
+      durationS: 0.4,
+      warmupS: 0,
+      turns: { targets: targets(), streamsPerTurn: 3, leadStreams: 1 },
+    });
+    // Whole rounds of four streams per target (one lead, three counted), fast first.
+    assert.ok(arrivals.length >= 8 && arrivals.length % 8 === 0, `${arrivals.length} streams`);
+    for (const [index, target] of arrivals.entries())
+      assert.equal(target, index % 8 < 4 ? '/fast' : '/slow', `stream ${index} reached ${target}`);
+    const rounds = arrivals.length / 8;
+    const fast = result.byTarget?.fast;
+    const slow = result.byTarget?.slow;
+    assert.ok(fast !== undefined && slow !== undefined);
+    for (const tally of [fast, slow]) {
+      assert.equal(tally.stream!.completed, rounds * 3);
+      assert.equal(tally.errors, 0);
+      assert.equal(tally.allRequests, rounds * 4);
+    }
+    assert.ok(fast.stream!.ttftMs.max < 45, `fast TTFT max ${fast.stream!.ttftMs.max} ms`);
+    assert.ok(slow.stream!.ttftMs.p50 >= 49, `slow TTFT p50 ${slow.stream!.ttftMs.p50} ms`);
+  });
+
+  it('refuses turns at more than one connection', async () => {
+    await assert.rejects(
+      runStreamLoadInProcess({
+        concurrency: 2,
+        durationS: 0.1,
+        warmupS: 0,
+        turns: { targets: targets(), streamsPerTurn: 1, leadStreams: 0 },
+      }),
+      /only at concurrency 1/,
+    );
   });
 });
