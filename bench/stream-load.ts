@@ -108,10 +108,10 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
   const measureFrom = start + options.warmupS * 1000 * targets.length;
   const end = measureFrom + options.durationS * 1000 * targets.length;
 
-  const one = async (request: RequestSpec, tally: Tally, counted: boolean): Promise<void> => {
+  /** One stream; `measured`: it counts (sent inside the measured window, not a lead stream). */
+  const one = async (request: RequestSpec, tally: Tally, measured: boolean): Promise<void> => {
     const url = new URL(request.url);
     const sentAt = performance.now();
-    const measured = counted && sentAt >= measureFrom;
     if (measured) tally.started++;
     try {
       const response = await agent.request({
@@ -158,11 +158,15 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
     const worker = async (index: number): Promise<void> => {
       const offset = (index * staggerMs) / options.concurrency;
       if (offset > 0) await sleep(offset);
-      while (performance.now() < end) await one(targets[0]!.request, tallies[0]!, true);
+      while (performance.now() < end)
+        await one(targets[0]!.request, tallies[0]!, performance.now() >= measureFrom);
     };
     await Promise.all(Array.from({ length: options.concurrency }, (_, index) => worker(index)));
   } else {
-    // Whole rounds only, so every target ends with the same number of turns.
+    // The warm-up goes round the targets a stream at a time; then whole rounds of turns, so
+    // every target ends with the same number of counted streams.
+    for (let next = 0; performance.now() < measureFrom; next = (next + 1) % targets.length)
+      await one(targets[next]!.request, tallies[next]!, false);
     while (performance.now() < end)
       for (const [index, { request }] of targets.entries()) {
         for (let lead = 0; lead < turns.leadStreams; lead++) await one(request, tallies[index]!, false);

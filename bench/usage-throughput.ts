@@ -32,6 +32,8 @@ import { toolArgs } from './tool-args.ts';
 const usage = `
 node bench/usage-throughput.ts [--database postgres|pglite|both] [--seconds 10]
      [--rate 2000] [--batch-size 500] [--flush-interval-ms 200] [--output FILE]
+     [--drop-index NAME ...]  (an index of usage_records dropped after the migration, to
+                               measure what keeping it costs each row written; repeatable)
 `;
 
 interface PhaseResult {
@@ -177,6 +179,20 @@ async function openTarget(
   };
 }
 
+/** Drops the named indexes of usage_records (and so of its partitions); an unknown name is an error. */
+async function dropUsageIndexes(database: Database, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  const rows = await database.query<{ name: string }>(
+    `SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = 'usage_records'::regclass`,
+  );
+  const existing = rows.map((row) => row.name.replace(/^.*\./, ''));
+  for (const name of names) {
+    if (!existing.includes(name))
+      throw new Error(`--drop-index: usage_records has no index "${name}" (it has ${existing.join(', ')})`);
+    await database.query(`DROP INDEX ${name}`);
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = toolArgs(usage, {
     options: {
@@ -186,8 +202,10 @@ async function main(): Promise<void> {
       'batch-size': { type: 'string', default: '500' },
       'flush-interval-ms': { type: 'string', default: '200' },
       output: { type: 'string' },
+      'drop-index': { type: 'string', multiple: true },
     },
   });
+  const dropIndexes = values['drop-index'] ?? [];
   const options = {
     seconds: Number(values.seconds),
     rate: Number(values.rate),
@@ -203,6 +221,7 @@ async function main(): Promise<void> {
     const { database, dispose } = await openTarget(kind);
     try {
       await migrate(database);
+      await dropUsageIndexes(database, dropIndexes);
       await maintainUsagePartitions(database, { retentionDays: 0 });
       for (const phase of ['saturation', 'steady'] as const) {
         const result = await runPhase(database, phase, options);
@@ -217,7 +236,7 @@ async function main(): Promise<void> {
     benchmark: 'usage-throughput',
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-    options,
+    options: { ...options, droppedIndexes: dropIndexes },
     results,
   };
   const lines = [

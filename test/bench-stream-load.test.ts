@@ -110,21 +110,34 @@ describe('benchmark stream load taking turns', () => {
     const result = await runStreamLoadInProcess({
       concurrency: 1,
       durationS: 0.4,
-      warmupS: 0,
+      warmupS: 0.05,
       turns: { targets: targets(), streamsPerTurn: 3, leadStreams: 1 },
     });
-    // Whole rounds of four streams per target (one lead, three counted), fast first.
-    assert.ok(arrivals.length >= 8 && arrivals.length % 8 === 0, `${arrivals.length} streams`);
-    for (const [index, target] of arrivals.entries())
-      assert.equal(target, index % 8 < 4 ? '/fast' : '/slow', `stream ${index} reached ${target}`);
-    const rounds = arrivals.length / 8;
+    // The warm-up (0.1 s for both) goes round the targets a stream at a time, none counted; then
+    // whole rounds of four streams per target (one lead, three counted), fast first.
+    // About three warm-up streams (of 25 and 55 ms) in 0.1 s: fewer than a round's eight.
+    const warmup = arrivals.length % 8;
+    assert.ok(warmup >= 2, `${warmup} warm-up streams`);
+    for (const [index, target] of arrivals.slice(0, warmup).entries())
+      assert.equal(target, index % 2 === 0 ? '/fast' : '/slow', `warm-up stream ${index} reached ${target}`);
+    const rounds = (arrivals.length - warmup) / 8;
+    assert.ok(
+      rounds >= 1 && Number.isInteger(rounds),
+      `${arrivals.length} streams after ${warmup} warm-up ones`,
+    );
+    for (const [index, target] of arrivals.slice(warmup).entries())
+      assert.equal(
+        target,
+        index % 8 < 4 ? '/fast' : '/slow',
+        `stream ${index} of the rounds reached ${target}`,
+      );
     const fast = result.byTarget?.fast;
     const slow = result.byTarget?.slow;
     assert.ok(fast !== undefined && slow !== undefined);
     for (const tally of [fast, slow]) {
       assert.equal(tally.stream!.completed, rounds * 3);
       assert.equal(tally.errors, 0);
-      assert.equal(tally.allRequests, rounds * 4);
+      assert.ok(tally.allRequests! >= rounds * 4 + 1);
     }
     assert.ok(fast.stream!.ttftMs.max < 45, `fast TTFT max ${fast.stream!.ttftMs.max} ms`);
     assert.ok(slow.stream!.ttftMs.p50 >= 49, `slow TTFT p50 ${slow.stream!.ttftMs.p50} ms`);
