@@ -18,6 +18,7 @@ import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { uuidV7 } from '../src/http/request-id.ts';
 import type { Database } from '../src/storage/database.ts';
 import { migrate } from '../src/storage/migrate.ts';
 import { openPgliteDatabase } from '../src/storage/pglite-database.ts';
@@ -25,6 +26,7 @@ import { openPostgresDatabase, postgresApplicationName } from '../src/storage/po
 import { postgresTestUrl, randomSchemaName } from '../src/storage/test-databases.ts';
 import { UsageCollector } from '../src/usage/usage-collector.ts';
 import { maintainUsagePartitions } from '../src/usage/usage-partitions.ts';
+import type { UsageRecord } from '../src/usage/usage-record.ts';
 import { sampleRecord } from '../src/usage/usage-test-records.ts';
 import { processStat } from './machine.ts';
 import { toolArgs } from './tool-args.ts';
@@ -107,7 +109,7 @@ async function runPhase(
     // Keep the queue ahead of the writer for the whole phase, without starving its event loop.
     while (performance.now() - started < durationMs) {
       while (collector.depth < options.batchSize * 20) {
-        if (!collector.enqueue(sampleRecord())) lost += 1;
+        if (!collector.enqueue(trafficRecord())) lost += 1;
         offered += 1;
       }
       await nextTurn();
@@ -116,7 +118,7 @@ async function runPhase(
     // Open loop: records due by now are offered whatever the writer is doing (1 ms ticks).
     while (performance.now() - started < durationMs) {
       const due = Math.floor(((performance.now() - started) / 1_000) * options.rate);
-      for (; offered < due; offered += 1) if (!collector.enqueue(sampleRecord())) lost += 1;
+      for (; offered < due; offered += 1) if (!collector.enqueue(trafficRecord())) lost += 1;
       await sleep(1);
     }
   }
@@ -177,6 +179,34 @@ async function openTarget(
       await database.close();
     },
   };
+}
+
+/**
+ * A record as a busy gateway writes them: time-ordered request ids (the gateway's UUIDv7), a
+ * few organisations and keys, and latencies, tokens and costs that differ from row to row, so
+ * that each index of the table is written where real traffic writes it (a constant latency or
+ * cost would put every row of the "slowest" and "most expensive" indexes at one edge, and a
+ * random request id every row of the request-id index anywhere).
+ */
+const baseTokens = sampleRecord().tokens;
+
+function trafficRecord(): UsageRecord {
+  const input = 50 + Math.floor(Math.random() * 2_000);
+  const output = 10 + Math.floor(Math.random() * 800);
+  const upstreamMs = 200 + Math.random() * Math.random() * 8_000;
+  const overheadMs = 0.3 + Math.random();
+  const key = Math.floor(Math.random() * 20);
+  return sampleRecord({
+    requestId: uuidV7(),
+    organizationId: `org-${key % 4}`,
+    apiKeyId: `key-${key}`,
+    latencyMs: upstreamMs + overheadMs,
+    upstreamMs,
+    gatewayOverheadMs: overheadMs,
+    tokens: { ...baseTokens, input, output, billable: input + output },
+    costNanos: BigInt(input * 150 + output * 600),
+    providerUsage: { prompt_tokens: input, completion_tokens: output },
+  });
 }
 
 /** Drops the named indexes of usage_records (and so of its partitions); an unknown name is an error. */
