@@ -258,7 +258,7 @@ export class Measurer {
    * One connection's streams taking turns between `targets` (bench/stream-load.ts `turns`):
    * `streamsPerTurn` counted streams to one target after `leadStreams` uncounted ones, then the
    * next target's turn, for `durationS` (and `warmupS`) per target. One measurement per target,
-   * in their order, each marked with its turn length.
+   * in their order, each marked with its turn length, without a CPU per stream.
    */
   async streamsInTurns(
     targets: readonly TargetId[],
@@ -294,7 +294,13 @@ export class Measurer {
         });
       },
     );
-    for (const measurement of measurements) measurement.streamsPerTurn = streamsPerTurn;
+    for (const measurement of measurements) {
+      measurement.streamsPerTurn = streamsPerTurn;
+      // A system's CPU over a cell whose time it spent mostly waiting out the other targets'
+      // turns is mostly what it does idle (its timers: about 5 ms a second for the gateway),
+      // not what a stream costs.
+      delete measurement.cpuMsPerRequest;
+    }
     return measurements;
   }
 }

@@ -406,7 +406,8 @@ export function renderMarkdown(results: BenchResults): string {
             m.target === 'direct' ? '' : triple(addedTimeToFirstToken(results, m.target, m.concurrency!)),
             number(stream.totalMs.p50, 0),
             percent(errorRate(m.result), 2),
-            number(m.cpuMsPerRequest, 3),
+            // Taking turns, a system's CPU over the cell is mostly its idle work (measurer.ts).
+            m.streamsPerTurn === undefined ? number(m.cpuMsPerRequest, 3) : 'n/a',
             cores(m),
           ];
         }),

@@ -94,6 +94,7 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
   const turns = options.turns;
   if (turns !== undefined && options.concurrency !== 1)
     throw new Error('turns: streams take turns between targets only at concurrency 1');
+  if (turns === undefined && options.request === undefined) throw new Error('a request, or turns');
   const targets = turns?.targets ?? [{ target: 'only', request: options.request! }];
   const timeoutMs = options.timeoutMs ?? 30_000;
   const agent = new Agent({

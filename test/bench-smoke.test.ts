@@ -68,11 +68,11 @@ describe('benchmark harness (smoke run)', () => {
     for (const run of results.streams)
       assert.ok((run.result.stream?.completed ?? 0) > 0, `${run.target} completed streams`);
     // At one connection the targets took turns in one run: whole rounds, so every target counted
-    // the same number of streams, and each its own process's CPU.
+    // the same number of streams (and no CPU per stream: a system mostly waited out the others).
     const inTurns = results.streams.filter((run) => run.concurrency === 1);
     assert.ok(inTurns.length >= 2 && inTurns.every((run) => (run.streamsPerTurn ?? 0) >= 1));
     assert.equal(new Set(inTurns.map((run) => run.result.stream!.completed)).size, 1);
-    assert.ok(inTurns.some((run) => run.target === 'odock' && (run.cpuMsPerRequest ?? 0) > 0));
+    assert.ok(inTurns.every((run) => run.cpuMsPerRequest === undefined));
     assert.ok((results.memory.odock?.runPeakMiB ?? 0) > 0, 'the peak RSS of odock was read');
     assert.ok(results.versions.node.startsWith('v'));
 
