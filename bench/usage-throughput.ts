@@ -181,6 +181,8 @@ async function openTarget(
   };
 }
 
+const baseTokens = sampleRecord().tokens;
+
 /**
  * A record as a busy gateway writes them: time-ordered request ids (the gateway's UUIDv7), a
  * few organisations and keys, and latencies, tokens and costs that differ from row to row, so
@@ -188,8 +190,6 @@ async function openTarget(
  * cost would put every row of the "slowest" and "most expensive" indexes at one edge, and a
  * random request id every row of the request-id index anywhere).
  */
-const baseTokens = sampleRecord().tokens;
-
 function trafficRecord(): UsageRecord {
   const input = 50 + Math.floor(Math.random() * 2_000);
   const output = 10 + Math.floor(Math.random() * 800);
