@@ -25,6 +25,9 @@ import { runClosedLoop } from './wrk.ts';
 
 export type Progress = (message: string) => void;
 
+/** What a measurement's cell is: its connections (closed loop, streams) or its rate (open loop). */
+type CellParameters = Pick<Measurement, 'concurrency' | 'rate'>;
+
 const quiesceSampleMs = 200;
 /** Share of one CPU the run's own processes may use and still count as idle. */
 const quiesceBusyLimit = 0.05;
@@ -103,7 +106,7 @@ export class Measurer {
     target: TargetId,
     mock: MockMode,
     kind: Measurement['kind'],
-    parameters: { concurrency?: number; rate?: number },
+    parameters: CellParameters,
     load: () => Promise<LoadResult>,
   ): Promise<Measurement> {
     const [measurement] = await this.#measureTogether([target], mock, kind, parameters, async () => [
@@ -121,7 +124,7 @@ export class Measurer {
     targets: readonly TargetId[],
     mock: MockMode,
     kind: Measurement['kind'],
-    parameters: { concurrency?: number; rate?: number },
+    parameters: CellParameters,
     load: () => Promise<LoadResult[]>,
   ): Promise<Measurement[]> {
     let measurements = await this.#measureOnce(targets, mock, kind, parameters, load);
@@ -143,7 +146,7 @@ export class Measurer {
     targets: readonly TargetId[],
     mock: MockMode,
     kind: Measurement['kind'],
-    parameters: { concurrency?: number; rate?: number },
+    parameters: CellParameters,
     load: () => Promise<LoadResult[]>,
   ): Promise<Measurement[]> {
     await this.#quiesce();

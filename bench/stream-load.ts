@@ -96,6 +96,18 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
     throw new Error('turns: streams take turns between targets only at concurrency 1');
   if (turns === undefined && options.request === undefined) throw new Error('a request, or turns');
   const targets = turns?.targets ?? [{ target: 'only', request: options.request! }];
+  // Each target's request as undici takes it, and its tally: made once, not per stream.
+  const lanes = targets.map(({ target, request }) => {
+    const url = new URL(request.url);
+    const dispatch = {
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: 'POST' as const,
+      headers: { 'content-type': 'application/json', ...request.headers },
+      body: request.body,
+    };
+    return { target, dispatch, tally: new Tally() };
+  });
   const timeoutMs = options.timeoutMs ?? 30_000;
   const agent = new Agent({
     connections: options.concurrency * targets.length,
@@ -110,18 +122,11 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
   const end = measureFrom + options.durationS * 1000 * targets.length;
 
   /** One stream; `measured`: it counts (sent inside the measured window, not a lead stream). */
-  const one = async (request: RequestSpec, tally: Tally, measured: boolean): Promise<void> => {
-    const url = new URL(request.url);
+  const one = async ({ dispatch, tally }: (typeof lanes)[number], measured: boolean): Promise<void> => {
     const sentAt = performance.now();
     if (measured) tally.started++;
     try {
-      const response = await agent.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...request.headers },
-        body: request.body,
-      });
+      const response = await agent.request({ ...dispatch });
       const decoder = new TextDecoder();
       let pending = '';
       let firstToken: number | undefined;
@@ -153,37 +158,32 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
     }
   };
 
-  const tallies = targets.map(() => new Tally());
   if (turns === undefined) {
     const staggerMs = options.staggerMs ?? 0;
     const worker = async (index: number): Promise<void> => {
       const offset = (index * staggerMs) / options.concurrency;
       if (offset > 0) await sleep(offset);
-      while (performance.now() < end)
-        await one(targets[0]!.request, tallies[0]!, performance.now() >= measureFrom);
+      while (performance.now() < end) await one(lanes[0]!, performance.now() >= measureFrom);
     };
     await Promise.all(Array.from({ length: options.concurrency }, (_, index) => worker(index)));
   } else {
     // The warm-up goes round the targets a stream at a time; then whole rounds of turns, so
     // every target ends with the same number of counted streams.
-    for (let next = 0; performance.now() < measureFrom; next = (next + 1) % targets.length)
-      await one(targets[next]!.request, tallies[next]!, false);
+    for (let next = 0; performance.now() < measureFrom; next = (next + 1) % lanes.length)
+      await one(lanes[next]!, false);
     while (performance.now() < end)
-      for (const [index, { request }] of targets.entries()) {
-        for (let lead = 0; lead < turns.leadStreams; lead++) await one(request, tallies[index]!, false);
-        for (let stream = 0; stream < turns.streamsPerTurn; stream++)
-          await one(request, tallies[index]!, true);
+      for (const lane of lanes) {
+        for (let lead = 0; lead < turns.leadStreams; lead++) await one(lane, false);
+        for (let stream = 0; stream < turns.streamsPerTurn; stream++) await one(lane, true);
       }
   }
   await agent.destroy();
 
-  const only = tallies[0]!.result(options.durationS);
+  const only = lanes[0]!.tally.result(options.durationS);
   if (turns === undefined) return only;
   return {
     ...only,
-    byTarget: Object.fromEntries(
-      targets.map(({ target }, index) => [target, tallies[index]!.result(options.durationS)]),
-    ),
+    byTarget: Object.fromEntries(lanes.map(({ target, tally }) => [target, tally.result(options.durationS)])),
   };
 }
 
