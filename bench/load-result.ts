@@ -29,6 +29,12 @@ export interface LoadResult {
     /** Time from sending the request to the end of the stream. */
     totalMs: LatencySummary;
     completed: number;
+    /**
+     * Every counted stream's time to first token in the order the streams ended, to the
+     * microsecond: what an interval of a percentile is drawn from (bench/quantile-interval.ts).
+     * Absent in runs before stop 30.
+     */
+    ttftSamplesMs?: number[];
   };
   /** Open loop only: how late the generator sent requests against their schedule. */
   sendLagMs?: LatencySummary;

@@ -269,6 +269,8 @@ export class Measurer {
     warmupS: number,
     streamsPerTurn: number,
     leadStreams: number,
+    /** Whole rounds to count (bench/stream-load.ts `turns.rounds`); undefined: `durationS` decides. */
+    rounds?: number,
   ): Promise<Measurement[]> {
     const options: StreamLoadOptions = {
       concurrency: 1,
@@ -281,6 +283,7 @@ export class Measurer {
         })),
         streamsPerTurn,
         leadStreams,
+        ...(rounds === undefined ? {} : { rounds }),
       },
     };
     const measurements = await this.#measureTogether(

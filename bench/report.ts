@@ -12,6 +12,7 @@ import {
   addedLatency,
   addedOpenLoop,
   addedTimeToFirstToken,
+  addedTimeToFirstTokenInterval,
   type BenchResults,
   capacity,
   capacityRatios,
@@ -207,6 +208,18 @@ export function renderMarkdown(results: BenchResults): string {
         (system) => triple(addedTimeToFirstToken(results, system, concurrency)),
       ),
     );
+    if (addedTimeToFirstTokenInterval(results, 'odock', concurrency) !== undefined)
+      summaryRows.push(
+        row(
+          `streaming: interval of the added time to first token's p99, c=${concurrency} (ms, at least 90 % confidence; bench/quantile-interval.ts)`,
+          (system) => {
+            const interval = addedTimeToFirstTokenInterval(results, system, concurrency);
+            if (interval === undefined) return 'n/a';
+            const end = (value: number) => (Number.isFinite(value) ? signed(value) : value > 0 ? '+∞' : '-∞');
+            return `${end(interval.lower)} to ${end(interval.upper)}`;
+          },
+        ),
+      );
   }
   const cpuCell = cpuCellOf(results);
   const where =

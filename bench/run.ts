@@ -26,6 +26,7 @@ import {
   startMock,
   startOtlpReceiverProcess,
   startSystem,
+  streamLengthMs,
   systemUrl,
 } from './systems.ts';
 
@@ -52,12 +53,17 @@ function estimateMinutes(options: BenchOptions): number {
       steps * targets * (d.searchWarmup + d.searchStep + 0.3) +
       options.systems.length * 3 * (d.openLoop + d.openLoopWarmup + 1);
   }
-  if (options.scenarios.includes('stream'))
+  if (options.scenarios.includes('stream')) {
+    // --ttft-streams: each counted stream at one connection with its turn's share of the lead
+    // stream (one in eleven).
+    const streamS = (index: number) =>
+      options.streamConcurrencies[index] === 1 && options.ttftStreams !== undefined
+        ? (options.ttftStreams * streamLengthMs(options.stream) * 1.1) / 1000
+        : (d.stream[index] ?? 0);
     seconds +=
-      options.streamConcurrencies.reduce(
-        (sum, _, index) => sum + (d.stream[index] ?? 0) + d.streamWarmup + 2,
-        0,
-      ) * targets;
+      options.streamConcurrencies.reduce((sum, _, index) => sum + streamS(index) + d.streamWarmup + 2, 0) *
+      targets;
+  }
   if (options.scenarios.includes('memory')) seconds += options.systems.length * (d.memory + 3);
   if (options.scenarios.includes('instructions')) {
     // Under callgrind, the variants side by side (stop 28's run): about 20 s to start, some 250
@@ -197,6 +203,7 @@ export async function runBench(
         durations: options.durations,
         stream: options.stream,
         targetRate: options.targetRate,
+        ...(options.ttftStreams === undefined ? {} : { ttftStreams: options.ttftStreams }),
         ...(Object.keys(options.gatewayEnv).length === 0 ? {} : { gatewayEnv: options.gatewayEnv }),
         cpuIdle: cpuIdle.description,
       },

@@ -353,7 +353,8 @@ export class Scenarios {
       const targets = rotate<TargetId>(['direct', ...this.#systems], this.#cell++);
       const measured = new Map<TargetId, Measurement>();
       if (concurrency === 1) {
-        const streamsPerTarget = (durationS * 1000) / staggerMs;
+        const { ttftStreams } = this.#options;
+        const streamsPerTarget = ttftStreams ?? (durationS * 1000) / staggerMs;
         const streamsPerTurn = Math.min(10, Math.max(1, Math.round(streamsPerTarget / 5)));
         const measurements = await this.#measurer.streamsInTurns(
           targets,
@@ -361,6 +362,7 @@ export class Scenarios {
           durations.streamWarmup,
           streamsPerTurn,
           1,
+          ttftStreams === undefined ? undefined : Math.ceil(ttftStreams / streamsPerTurn),
         );
         for (const measurement of measurements) measured.set(measurement.target, measurement);
       } else

@@ -44,6 +44,11 @@ export interface StreamLoadOptions {
     targets: ReadonlyArray<{ target: string; request: RequestSpec }>;
     streamsPerTurn: number;
     leadStreams: number;
+    /**
+     * Whole rounds to measure after the warm-up, whatever they take, instead of `durationS`'s
+     * window: each target then counts exactly `rounds` × `streamsPerTurn` streams.
+     */
+    rounds?: number;
   };
 }
 
@@ -74,6 +79,7 @@ class Tally {
   allRequests = 0;
 
   result(durationS: number): LoadResult {
+    const samples = Array.from(this.ttfts.toArray(), (value) => Math.round(value * 1000) / 1000);
     return {
       requests: this.started,
       errors: this.started - this.completed,
@@ -84,6 +90,7 @@ class Tally {
         ttftMs: summarise(this.ttfts.toArray()),
         totalMs: summarise(this.totals.toArray()),
         completed: this.completed,
+        ttftSamplesMs: samples,
       },
       allRequests: this.allRequests,
     };
@@ -119,7 +126,11 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
   // lasts as long as the targets one after the other did.
   const start = performance.now();
   const measureFrom = start + options.warmupS * 1000 * targets.length;
-  const end = measureFrom + options.durationS * 1000 * targets.length;
+  // Counted rounds end when they are done, and every stream they count is inside the window.
+  const end =
+    turns?.rounds === undefined
+      ? measureFrom + options.durationS * 1000 * targets.length
+      : Number.POSITIVE_INFINITY;
 
   /** One stream; `measured`: it counts (sent inside the measured window, not a lead stream). */
   const one = async ({ dispatch, tally }: (typeof lanes)[number], measured: boolean): Promise<void> => {
@@ -171,19 +182,26 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
     // every target ends with the same number of counted streams.
     for (let next = 0; performance.now() < measureFrom; next = (next + 1) % lanes.length)
       await one(lanes[next]!, false);
-    while (performance.now() < end)
+    const more = (round: number) =>
+      turns.rounds === undefined ? performance.now() < end : round < turns.rounds;
+    for (let round = 0; more(round); round++)
       for (const lane of lanes) {
         for (let lead = 0; lead < turns.leadStreams; lead++) await one(lane, false);
         for (let stream = 0; stream < turns.streamsPerTurn; stream++) await one(lane, true);
       }
   }
   await agent.destroy();
+  // Counted rounds: each target's share of the time they took.
+  const durationS =
+    turns?.rounds === undefined
+      ? options.durationS
+      : (performance.now() - measureFrom) / 1000 / targets.length;
 
-  const only = lanes[0]!.tally.result(options.durationS);
+  const only = lanes[0]!.tally.result(durationS);
   if (turns === undefined) return only;
   return {
     ...only,
-    byTarget: Object.fromEntries(lanes.map(({ target, tally }) => [target, tally.result(options.durationS)])),
+    byTarget: Object.fromEntries(lanes.map(({ target, tally }) => [target, tally.result(durationS)])),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { summarise } from '../bench/load-result.ts';
 import {
   type BenchResults,
   capacityRatios,
@@ -133,6 +134,50 @@ describe('benchmark time-to-first-token target', () => {
 
   it('says when the p99 of a cell is only its slowest stream', () => {
     assert.equal(ttftTarget(15, 16)?.value, '0.60 ms (15 streams: the p99 is their slowest)');
+  });
+
+  /** A cell whose streams' times to first token are `samples`, summarised as the stream load does. */
+  const sampledCell = (target: TargetId, samples: number[]): Measurement => {
+    const cell = streamCell(target, samples.length, 0);
+    const ttftMs = summarise(Float64Array.from(samples));
+    return {
+      ...cell,
+      streamsPerTurn: 10,
+      result: {
+        ...cell.result,
+        latencyMs: ttftMs,
+        stream: { ttftMs, totalMs: ttftMs, completed: samples.length, ttftSamplesMs: samples },
+      },
+    };
+  };
+  /** n streams spread evenly over 20..22 ms, plus `shift` ms, in a shuffled order. */
+  const spread = (n: number, shift: number) =>
+    Array.from({ length: n }, (_, index) => 20 + shift + (2 * ((index * 7919) % n)) / n);
+  const judged = (odock: number[], direct: number[]) =>
+    targetOf('streaming: added time to first token', {
+      streams: [sampledCell('direct', direct), sampledCell('odock', odock)],
+    });
+
+  it('cannot decide the target from 100 streams whatever their p99s, and says how many it takes', () => {
+    // Neither p99 has an upper bound from 100 streams, so their difference has no bound either way.
+    for (const shift of [0.1, 4]) {
+      const check = judged(spread(100, shift), spread(100, 0));
+      assert.equal(check?.held, 'unresolved');
+      assert.equal(
+        check?.value,
+        `${shift.toFixed(2)} ms; 90 % interval -∞ to +∞ ms (100 streams each, in turns of 10: a p99 is bounded from above from 368 streams, npm run bench -- --ttft-streams N)`,
+      );
+    }
+  });
+
+  it('holds when the whole interval is within 1 ms, and misses when all of it is above', () => {
+    const held = judged(spread(1000, 0.2), spread(1000, 0));
+    assert.equal(held?.held, true);
+    // Each p99 lies between the 983rd and 997th of 1,000: 21.966..21.994 ms, plus the shift.
+    assert.equal(held?.value, '0.20 ms; 90 % interval +0.17 to +0.23 ms (1000 streams each, in turns of 10)');
+    assert.equal(judged(spread(1000, 1.5), spread(1000, 0))?.held, false);
+    // Straddling 1 ms: neither.
+    assert.equal(judged(spread(1000, 0.99), spread(1000, 0))?.held, 'unresolved');
   });
 });
 

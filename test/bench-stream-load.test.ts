@@ -143,6 +143,33 @@ describe('benchmark stream load taking turns', () => {
     assert.ok(slow.stream!.ttftMs.p50 >= 49, `slow TTFT p50 ${slow.stream!.ttftMs.p50} ms`);
   });
 
+  it("with counted rounds, measures exactly that many and reports every stream's time to first token", async () => {
+    arrivals = [];
+    const result = await runStreamLoadInProcess({
+      concurrency: 1,
+      // A window far longer than two rounds take: the rounds, not the window, end the run.
+      durationS: 60,
+      warmupS: 0,
+      turns: { targets: targets(), streamsPerTurn: 2, leadStreams: 1, rounds: 2 },
+    });
+    assert.equal(arrivals.length, 2 * 2 * 3);
+    for (const [target, firstToken] of [
+      ['fast', 20],
+      ['slow', 50],
+    ] as const) {
+      const tally = result.byTarget?.[target];
+      assert.ok(tally !== undefined);
+      assert.equal(tally.stream!.completed, 4);
+      const samples = tally.stream!.ttftSamplesMs!;
+      assert.equal(samples.length, 4);
+      for (const sample of samples)
+        assert.ok(sample >= firstToken - 1 && sample < firstToken + 40, `${sample}`);
+      assert.ok(Math.abs(Math.max(...samples) - tally.stream!.ttftMs.max) <= 0.0005);
+      // Each target's share of the time the rounds took (a few hundred ms), not the 60 s asked for.
+      assert.ok(tally.durationS < 5, `${tally.durationS} s`);
+    }
+  });
+
   it('refuses turns at more than one connection', async () => {
     await assert.rejects(
       runStreamLoadInProcess({
