@@ -21,6 +21,7 @@ import {
   cpuPerRequest,
   errorRate,
   instructionRatios,
+  intervalEnd,
   type Measurement,
   type Ratios,
   ratios,
@@ -208,15 +209,14 @@ export function renderMarkdown(results: BenchResults): string {
         (system) => triple(addedTimeToFirstToken(results, system, concurrency)),
       ),
     );
-    if (addedTimeToFirstTokenInterval(results, 'odock', concurrency) !== undefined)
+    if (systems.some((system) => addedTimeToFirstTokenInterval(results, system, concurrency) !== undefined))
       summaryRows.push(
         row(
           `streaming: interval of the added time to first token's p99, c=${concurrency} (ms, at least 90 % confidence; bench/quantile-interval.ts)`,
           (system) => {
             const interval = addedTimeToFirstTokenInterval(results, system, concurrency);
             if (interval === undefined) return 'n/a';
-            const end = (value: number) => (Number.isFinite(value) ? signed(value) : value > 0 ? '+∞' : '-∞');
-            return `${end(interval.lower)} to ${end(interval.upper)}`;
+            return `${intervalEnd(interval.lower)} to ${intervalEnd(interval.upper)}`;
           },
         ),
       );

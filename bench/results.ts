@@ -177,6 +177,10 @@ export function addedTimeToFirstToken(
   return subtract(system.result.stream.ttftMs, direct.result.stream.ttftMs);
 }
 
+/** An end of an interval of added milliseconds, signed; an unbounded end as ±∞. */
+export const intervalEnd = (value: number): string =>
+  Number.isFinite(value) ? `${value >= 0 ? '+' : ''}${value.toFixed(2)}` : value > 0 ? '+∞' : '-∞';
+
 /**
  * The added time to first token's p99 with its interval: each p99's distribution-free 95 %
  * interval from the cell's own streams (bench/quantile-interval.ts), the added p99 between the
@@ -215,10 +219,8 @@ function timeToFirstTokenCheck(results: BenchResults): TargetCheck {
   const turns = streamCell(results, 'odock', 1)?.streamsPerTurn;
   const streams = `${interval.streams} streams each${turns === undefined ? '' : `, in turns of ${turns}`}`;
   const confidence = `${Math.round(interval.confidence * 100)} %`;
-  const signed = (value: number) =>
-    Number.isFinite(value) ? `${value >= 0 ? '+' : ''}${value.toFixed(2)}` : value > 0 ? '+∞' : '-∞';
   const bounded = Number.isFinite(interval.lower) && Number.isFinite(interval.upper);
-  const value = `${ms(ttft.p99)}; ${confidence} interval ${signed(interval.lower)} to ${signed(interval.upper)} ms (${streams}${
+  const value = `${ms(ttft.p99)}; ${confidence} interval ${intervalEnd(interval.lower)} to ${intervalEnd(interval.upper)} ms (${streams}${
     bounded
       ? ''
       : `: a p99 is bounded from above from ${samplesToBoundAbove(0.99)} streams, npm run bench -- --ttft-streams N`
