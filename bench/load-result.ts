@@ -53,6 +53,8 @@ export interface LoadResult {
 }
 
 export const resultLinePrefix = 'BENCH_RESULT ';
+/** A line a generator prints while it runs, for the harness to pass on as progress. */
+export const progressLinePrefix = 'BENCH_PROGRESS ';
 
 /** Nearest-rank percentiles of `samples` (sorted in place). An empty set summarises to NaN. */
 export function summarise(samples: Float64Array): LatencySummary {

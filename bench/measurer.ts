@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { type LoadResult, parseResultLine } from './load-result.ts';
+import { type LoadResult, parseResultLine, progressLinePrefix } from './load-result.ts';
 import {
   cpuSnapshot,
   foreignLoad,
@@ -205,11 +205,18 @@ export class Measurer {
     );
   }
 
-  async #generator<T>(script: string, options: T): Promise<LoadResult> {
+  /** Runs a load generator on the load core; the progress it prints is passed on, under `label`. */
+  async #generator<T>(script: string, options: T, label?: string): Promise<LoadResult> {
     const path = fileURLToPath(new URL(script, import.meta.url));
     const command = [process.execPath, path, JSON.stringify(options)];
     const cpu = this.#environment.loadCpu;
-    const { stdout } = await run(cpu === undefined ? command : ['taskset', '-c', cpu, ...command]);
+    const onLine = (line: string) => {
+      if (label !== undefined && line.startsWith(progressLinePrefix))
+        this.#progress(`${label}: ${line.slice(progressLinePrefix.length)}`);
+    };
+    const { stdout } = await run(cpu === undefined ? command : ['taskset', '-c', cpu, ...command], {
+      onLine,
+    });
     return parseResultLine<LoadResult>(stdout);
   }
 
@@ -292,7 +299,7 @@ export class Measurer {
       'stream',
       { concurrency: 1 },
       async () => {
-        const { byTarget } = await this.#generator('./stream-load.ts', options);
+        const { byTarget } = await this.#generator('./stream-load.ts', options, 'streams c=1 in turns');
         return targets.map((target) => {
           const result = byTarget?.[target];
           if (result === undefined) throw new Error(`the stream load reported nothing for ${target}`);

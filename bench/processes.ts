@@ -28,6 +28,8 @@ function track(child: ChildProcess): void {
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Called with each whole line of stdout as it arrives (all of stdout is still returned). */
+  onLine?: (line: string) => void;
 }
 
 /** Runs a command to completion; rejects with its stderr on a non-zero exit. */
@@ -43,7 +45,14 @@ export async function run(
   track(child);
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  let partial = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+    if (options.onLine === undefined) return;
+    const lines = (partial + text).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) options.onLine(line);
+  });
   child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
   const [code] = (await once(child, 'close')) as [number | null];
   if (code !== 0) throw new Error(`${command.join(' ')} exited with ${code}:\n${stderr.slice(-4000)}`);

@@ -10,7 +10,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'undici';
-import { type LoadResult, resultLinePrefix, SampleBuffer, summarise } from './load-result.ts';
+import {
+  type LoadResult,
+  progressLinePrefix,
+  resultLinePrefix,
+  SampleBuffer,
+  summarise,
+} from './load-result.ts';
 import type { RequestSpec } from './wrk.ts';
 
 export interface StreamLoadOptions {
@@ -50,6 +56,8 @@ export interface StreamLoadOptions {
      */
     rounds?: number;
   };
+  /** With turns, the least time between two progress reports (default a minute). */
+  progressEveryMs?: number;
 }
 
 /** True when one SSE event (without its blank-line terminator) carries content text. */
@@ -97,7 +105,16 @@ class Tally {
   }
 }
 
-export async function runStreamLoadInProcess(options: StreamLoadOptions): Promise<LoadResult> {
+/**
+ * `progress`, with turns: called after a round, at most every `options.progressEveryMs`, with
+ * where the run stands (a cell of 600 streams per target at one connection runs for most of an
+ * hour). Run as a process, the generator prints it as a `BENCH_PROGRESS` line.
+ */
+export async function runStreamLoadInProcess(
+  options: StreamLoadOptions,
+  progress?: (message: string) => void,
+): Promise<LoadResult> {
+  const progressEveryMs = options.progressEveryMs ?? 60_000;
   const turns = options.turns;
   if (turns !== undefined && options.concurrency !== 1)
     throw new Error('turns: streams take turns between targets only at concurrency 1');
@@ -184,11 +201,21 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
       await one(lanes[next]!, false);
     const more = (round: number) =>
       turns.rounds === undefined ? performance.now() < end : round < turns.rounds;
-    for (let round = 0; more(round); round++)
+    let reportedAt = performance.now();
+    for (let round = 0; more(round); round++) {
       for (const lane of lanes) {
         for (let lead = 0; lead < turns.leadStreams; lead++) await one(lane, false);
         for (let stream = 0; stream < turns.streamsPerTurn; stream++) await one(lane, true);
       }
+      const now = performance.now();
+      if (progress !== undefined && now - reportedAt >= progressEveryMs) {
+        reportedAt = now;
+        const counted = (round + 1) * turns.streamsPerTurn;
+        const of = turns.rounds === undefined ? '' : ` of ${turns.rounds * turns.streamsPerTurn}`;
+        const minutes = ((now - measureFrom) / 60_000).toFixed(0);
+        progress(`${counted}${of} streams counted per target after ${minutes} min`);
+      }
+    }
   }
   await agent.destroy();
   // Counted rounds: each target's share of the time they took.
@@ -206,7 +233,10 @@ export async function runStreamLoadInProcess(options: StreamLoadOptions): Promis
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const result = await runStreamLoadInProcess(JSON.parse(process.argv[2] ?? '{}') as StreamLoadOptions);
+  const result = await runStreamLoadInProcess(
+    JSON.parse(process.argv[2] ?? '{}') as StreamLoadOptions,
+    (message) => process.stdout.write(`${progressLinePrefix}${message}\n`),
+  );
   process.stdout.write(`${resultLinePrefix}${JSON.stringify(result)}\n`);
   process.exit(0);
 }

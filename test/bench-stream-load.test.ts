@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { runStreamLoadInProcess } from '../bench/stream-load.ts';
+import { fileURLToPath } from 'node:url';
+import {
+  type LoadResult,
+  parseResultLine,
+  progressLinePrefix,
+  resultLinePrefix,
+} from '../bench/load-result.ts';
+import { run } from '../bench/processes.ts';
+import { runStreamLoadInProcess, type StreamLoadOptions } from '../bench/stream-load.ts';
 
 describe('benchmark stream load', () => {
   let arrivals: number[] = [];
@@ -145,14 +153,23 @@ describe('benchmark stream load taking turns', () => {
 
   it("with counted rounds, measures exactly that many and reports every stream's time to first token", async () => {
     arrivals = [];
-    const result = await runStreamLoadInProcess({
-      concurrency: 1,
-      // A window far longer than two rounds take: the rounds, not the window, end the run.
-      durationS: 60,
-      warmupS: 0,
-      turns: { targets: targets(), streamsPerTurn: 2, leadStreams: 1, rounds: 2 },
-    });
+    const progress: string[] = [];
+    const result = await runStreamLoadInProcess(
+      {
+        concurrency: 1,
+        // A window far longer than two rounds take: the rounds, not the window, end the run.
+        durationS: 60,
+        warmupS: 0,
+        turns: { targets: targets(), streamsPerTurn: 2, leadStreams: 1, rounds: 2 },
+        progressEveryMs: 0,
+      },
+      (message) => progress.push(message),
+    );
     assert.equal(arrivals.length, 2 * 2 * 3);
+    assert.deepEqual(progress, [
+      '2 of 4 streams counted per target after 0 min',
+      '4 of 4 streams counted per target after 0 min',
+    ]);
     for (const [target, firstToken] of [
       ['fast', 20],
       ['slow', 50],
@@ -168,6 +185,29 @@ describe('benchmark stream load taking turns', () => {
       // Each target's share of the time the rounds took (a few hundred ms), not the 60 s asked for.
       assert.ok(tally.durationS < 5, `${tally.durationS} s`);
     }
+  });
+
+  it('run as a process, prints its progress as lines the harness reads while it runs', async () => {
+    const lines: string[] = [];
+    const options: StreamLoadOptions = {
+      concurrency: 1,
+      durationS: 60,
+      warmupS: 0,
+      turns: { targets: targets(), streamsPerTurn: 1, leadStreams: 0, rounds: 3 },
+      progressEveryMs: 0,
+    };
+    const script = fileURLToPath(new URL('../bench/stream-load.ts', import.meta.url));
+    const { stdout } = await run([process.execPath, script, JSON.stringify(options)], {
+      onLine: (line) => lines.push(line),
+    });
+    const progress = lines.filter((line) => line.startsWith(progressLinePrefix));
+    assert.deepEqual(
+      progress.map((line) => line.slice(progressLinePrefix.length)),
+      ['1', '2', '3'].map((count) => `${count} of 3 streams counted per target after 0 min`),
+    );
+    // Every line reached the callback, the result line last, and all of stdout is still returned.
+    assert.ok(lines.at(-1)!.startsWith(resultLinePrefix));
+    assert.equal(parseResultLine<LoadResult>(stdout).byTarget?.fast?.stream?.completed, 3);
   });
 
   it('refuses turns at more than one connection', async () => {
