@@ -87,15 +87,18 @@ class Tally {
   allRequests = 0;
 
   result(durationS: number): LoadResult {
-    const samples = Array.from(this.ttfts.toArray(), (value) => Math.round(value * 1000) / 1000);
+    const ttfts = this.ttfts.toArray();
+    const samples = Array.from(ttfts, (value) => Math.round(value * 1000) / 1000);
+    // Summarised once: a stream's latency is its time to first token.
+    const ttftMs = summarise(ttfts);
     return {
       requests: this.started,
       errors: this.started - this.completed,
       durationS,
       rps: this.finishedInWindow / durationS,
-      latencyMs: summarise(this.ttfts.toArray().slice()),
+      latencyMs: ttftMs,
       stream: {
-        ttftMs: summarise(this.ttfts.toArray()),
+        ttftMs,
         totalMs: summarise(this.totals.toArray()),
         completed: this.completed,
         ttftSamplesMs: samples,
