@@ -63,6 +63,12 @@ export interface Preset {
    * requests, `requests` counted.
    */
   instructionCounts: { warmup: number; requests: number };
+  /**
+   * The machine's cost of a pause (bench/pause-cost.ts), timed on the systems' core before any of
+   * them starts: `runs` timed runs after each 20 ms pause, sleeping and spinning, and five times
+   * as many back to back, after `warmup` untimed runs.
+   */
+  pauseCost: { runs: number; warmup: number };
   /** Seconds the run should take at most; disturbed measurements are repeated only within 80 % of it. */
   budgetS: number;
   /** Longest wait for the run's own processes to go idle before a measurement. */
@@ -104,6 +110,7 @@ export const presets: Record<PresetName, Preset> = {
     targetRate: 4000,
     // bench/instructions.ts's defaults: the count moves by 0.3-1.5 % between two runs of one tree.
     instructionCounts: { warmup: 20_000, requests: 5_000 },
+    pauseCost: { runs: 200, warmup: 2_000 },
     budgetS: 1800,
     quiesceTimeoutS: 15,
   },
@@ -131,6 +138,7 @@ export const presets: Record<PresetName, Preset> = {
     stream: issueStream,
     targetRate: 4000,
     instructionCounts: { warmup: 3_000, requests: 1_000 },
+    pauseCost: { runs: 50, warmup: 1_000 },
     budgetS: 300,
     quiesceTimeoutS: 10,
   },
@@ -158,6 +166,7 @@ export const presets: Record<PresetName, Preset> = {
     stream: { timeToFirstTokenMs: 5, chunkIntervalMs: 5, chunks: 4 },
     targetRate: 200,
     instructionCounts: { warmup: 30, requests: 10 },
+    pauseCost: { runs: 3, warmup: 10 },
     budgetS: 0,
     quiesceTimeoutS: 2,
   },

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { LatencySummary } from './load-result.ts';
+import { ratioPauseMs } from './pause-cost.ts';
 import {
   type Added,
   addedLatency,
@@ -94,6 +95,26 @@ const coresHeader = 'CPU: system core / load core / PG+Redis / others (CPUs)';
 const sumOf = (measurements: readonly Measurement[], key: 'listenOverflows' | 'synRetransmits'): number =>
   measurements.reduce((sum, measurement) => sum + (measurement[key] ?? 0), 0);
 
+/**
+ * The machine's cost of a pause, in one sentence (empty for results from before stop 31): the
+ * cells at one connection of the 20 ms mock and before a stream's first token run at the slower
+ * of the two speeds.
+ */
+export function pauseCostSentence(results: BenchResults): string {
+  const cost = results.pauseCost;
+  if (cost === undefined) return '';
+  const p50 = (pauseMs: number, mode: 'sleep' | 'spin') =>
+    cost.series.find((series) => series.pauseMs === pauseMs && (pauseMs === 0 || series.mode === mode))
+      ?.p50Us;
+  const slept = p50(ratioPauseMs, 'sleep');
+  const spun = p50(ratioPauseMs, 'spin');
+  return (
+    ` Work after a pause (bench/pause-cost.ts, on ${cost.cpu === null ? 'an unpinned CPU' : `CPU ${cost.cpu}`}): ` +
+    `the same JavaScript took ${p50(0, 'sleep')} µs back to back and ${slept} µs after sleeping ${ratioPauseMs} ms ` +
+    `(${cost.ratio.toFixed(1)}×)${spun === undefined ? '' : `, ${spun} µs after spinning as long`} (p50s).`
+  );
+}
+
 export function renderMarkdown(results: BenchResults): string {
   const systems = results.setup.systems;
   const header = ['', ...systems.map((system) => targetLabels[system])];
@@ -108,7 +129,8 @@ export function renderMarkdown(results: BenchResults): string {
       (results.setup.systemCpu === null
         ? 'Processes not pinned.'
         : `Systems under test pinned to CPU ${results.setup.systemCpu}; load generator and mock upstreams on CPU ${results.setup.loadCpu}; PostgreSQL and Redis unpinned.`) +
-      (results.setup.cpuIdle === undefined ? '' : ` Idle CPUs: ${results.setup.cpuIdle}.`),
+      (results.setup.cpuIdle === undefined ? '' : ` Idle CPUs: ${results.setup.cpuIdle}.`) +
+      pauseCostSentence(results),
     `Versions: Node ${versions.node}, undici ${versions.undici}, ${versions.wrk}, @portkey-ai/gateway ${versions.portkeyGateway} ` +
       `(@hono/node-server ${versions.honoNodeServer}), PostgreSQL ${versions.postgres}, Redis ${versions.redis}, ` +
       `odock-server ${versions.gatewayCommit}${

@@ -7,6 +7,7 @@ import type { LatencySummary, LoadResult } from './load-result.ts';
 import type { MachineInfo, Versions } from './machine.ts';
 import type { Durations } from './options.ts';
 import type { OtlpStats } from './otlp-receiver.ts';
+import type { PauseCost } from './pause-cost.ts';
 import { differenceInterval, quantileInterval, samplesToBoundAbove } from './quantile-interval.ts';
 import type { MockMode, StreamShape, SystemId, TargetId } from './systems.ts';
 
@@ -92,6 +93,8 @@ export interface BenchResults {
   finishedAt: string;
   elapsedS: number;
   machine: MachineInfo;
+  /** The same work back to back and after 20 ms pauses on the systems' core (bench/pause-cost.ts); absent before stop 31. */
+  pauseCost?: PauseCost;
   versions: Versions;
   setup: {
     systemCpu: string | null;

@@ -14,6 +14,7 @@ import { countInstructions, instructionsPerRequest, requireValgrind } from './in
 import { collectVersions, ensureDatabase, machineInfo } from './machine.ts';
 import { type BenchOptions, benchUsage, parseBenchOptions } from './options.ts';
 import type { OtlpStats } from './otlp-receiver.ts';
+import { measurePauseCost, ratioPauseMs as pauseCostPauseMs } from './pause-cost.ts';
 import { run, type Service } from './processes.ts';
 import { renderMarkdown } from './report.ts';
 import type { BenchResults, InstructionResult } from './results.ts';
@@ -65,6 +66,8 @@ function estimateMinutes(options: BenchOptions): number {
       targets;
   }
   if (options.scenarios.includes('memory')) seconds += options.systems.length * (d.memory + 3);
+  // The pause cost: two series of 20 ms pauses, and the work back to back.
+  seconds += (2 * options.pauseCost.runs * pauseCostPauseMs) / 1000 + 2;
   if (options.scenarios.includes('instructions')) {
     // Under callgrind, the variants side by side (stop 28's run): about 20 s to start, some 250
     // warm-up requests a second, 110 counted ones.
@@ -126,6 +129,21 @@ export async function runBench(
   // Held from before the first process starts until the last one stopped.
   const cpuIdle = holdCpuIdle(options.cpuIdle);
   progress(`idle CPUs: ${cpuIdle.description}`);
+  // Timed on the systems' core while nothing of the run is up yet.
+  progress("timing the work after a pause on the systems' core (bench/pause-cost.ts)");
+  const pauseCost = await measurePauseCost({
+    cpu: environment.systemCpu,
+    pausesMs: [pauseCostPauseMs],
+    runs: options.pauseCost.runs,
+    warmup: options.pauseCost.warmup,
+  });
+  const p50 = (sleeping: boolean, pauseMs: number) =>
+    pauseCost.series.find((series) => series.pauseMs === pauseMs && (series.mode === 'sleep') === sleeping)
+      ?.p50Us;
+  progress(
+    `the same work: ${p50(true, 0)} µs back to back, ${p50(true, pauseCostPauseMs)} µs after sleeping ` +
+      `${pauseCostPauseMs} ms, ${p50(false, pauseCostPauseMs)} µs after spinning as long (p50s)`,
+  );
   const infrastructure: Service[] = [];
   const services = new Map<SystemId, Service>();
   const metricsScrapes: Record<string, number> = {};
@@ -189,6 +207,7 @@ export async function runBench(
       finishedAt: '',
       elapsedS: 0,
       machine: await machineInfo(),
+      pauseCost,
       versions: await collectVersions({
         repoRoot: options.repoRoot,
         gatewayRoot: options.gatewayRoot,

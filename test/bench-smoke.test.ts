@@ -75,11 +75,27 @@ describe('benchmark harness (smoke run)', () => {
     assert.ok(inTurns.every((run) => run.cpuMsPerRequest === undefined));
     assert.ok((results.memory.odock?.runPeakMiB ?? 0) > 0, 'the peak RSS of odock was read');
     assert.ok(results.versions.node.startsWith('v'));
+    // The pause cost was timed on the systems' core before they started: back to back, then
+    // after 20 ms of sleeping and of spinning.
+    assert.deepEqual(
+      results.pauseCost?.series.map((series) => [series.pauseMs, series.mode]),
+      [
+        [0, 'sleep'],
+        [20, 'sleep'],
+        [20, 'spin'],
+      ],
+    );
+    assert.ok(results.pauseCost!.series.every((series) => series.p50Us > 0));
+    assert.ok(Number.isFinite(results.pauseCost!.ratio) && results.pauseCost!.ratio > 0);
 
     const markdown = await readFile(markdownPath, 'utf8');
     assert.match(markdown, /\| +\| bare proxy \| odock-server \|/);
     assert.match(markdown, /added latency p50 \/ p99 \/ p99\.9, c=1, 0 ms mock/);
     assert.match(markdown, /### Targets of the issue/);
+    assert.match(
+      markdown,
+      /Work after a pause \(bench\/pause-cost\.ts, on CPU 0\): the same JavaScript took [\d.]+ µs back to back/,
+    );
     assert.match(markdown, /added time to first token p50 \/ p99 \/ p99\.9, c=1, targets taking turns/);
     assert.match(markdown, /The kernel counted [\d,]+ listen-queue overflows and [\d,]+ SYN retransmissions/);
     // The CPU cell ran again (one round in the smoke preset): CPU per request is a median of two.
