@@ -108,6 +108,20 @@ export function summariseSeries(
   };
 }
 
+/**
+ * The ratio's two p50s, and the spinning one when it was timed, in words: what the benchmark's
+ * progress and its report's machine line say.
+ */
+export function pauseCostSummary(cost: PauseCost): string {
+  const p50 = (pauseMs: number, mode: 'sleep' | 'spin') =>
+    cost.series.find((entry) => entry.pauseMs === pauseMs && (pauseMs === 0 || entry.mode === mode))?.p50Us;
+  const spun = p50(ratioPauseMs, 'spin');
+  return (
+    `the same JavaScript took ${p50(0, 'sleep')} µs back to back and ${p50(ratioPauseMs, 'sleep')} µs after ` +
+    `sleeping ${ratioPauseMs} ms (${cost.ratio.toFixed(1)}×)${spun === undefined ? '' : `, ${spun} µs after spinning as long`} (p50s)`
+  );
+}
+
 export function renderPauseCost(cost: PauseCost): string {
   const lines = [
     `The same work (bench/pause-cost.ts) after a pause, on ${cost.cpu === null ? 'an unpinned CPU' : `CPU ${cost.cpu}`}:`,

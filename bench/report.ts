@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { LatencySummary } from './load-result.ts';
-import { ratioPauseMs } from './pause-cost.ts';
+import { pauseCostSummary } from './pause-cost.ts';
 import {
   type Added,
   addedLatency,
@@ -103,16 +103,8 @@ const sumOf = (measurements: readonly Measurement[], key: 'listenOverflows' | 's
 export function pauseCostSentence(results: BenchResults): string {
   const cost = results.pauseCost;
   if (cost === undefined) return '';
-  const p50 = (pauseMs: number, mode: 'sleep' | 'spin') =>
-    cost.series.find((series) => series.pauseMs === pauseMs && (pauseMs === 0 || series.mode === mode))
-      ?.p50Us;
-  const slept = p50(ratioPauseMs, 'sleep');
-  const spun = p50(ratioPauseMs, 'spin');
-  return (
-    ` Work after a pause (bench/pause-cost.ts, on ${cost.cpu === null ? 'an unpinned CPU' : `CPU ${cost.cpu}`}): ` +
-    `the same JavaScript took ${p50(0, 'sleep')} µs back to back and ${slept} µs after sleeping ${ratioPauseMs} ms ` +
-    `(${cost.ratio.toFixed(1)}×)${spun === undefined ? '' : `, ${spun} µs after spinning as long`} (p50s).`
-  );
+  const cpu = cost.cpu === null ? 'an unpinned CPU' : `CPU ${cost.cpu}`;
+  return ` Work after a pause (bench/pause-cost.ts, on ${cpu}): ${pauseCostSummary(cost)}.`;
 }
 
 export function renderMarkdown(results: BenchResults): string {

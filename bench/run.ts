@@ -14,7 +14,7 @@ import { countInstructions, instructionsPerRequest, requireValgrind } from './in
 import { collectVersions, ensureDatabase, machineInfo } from './machine.ts';
 import { type BenchOptions, benchUsage, parseBenchOptions } from './options.ts';
 import type { OtlpStats } from './otlp-receiver.ts';
-import { measurePauseCost, ratioPauseMs as pauseCostPauseMs } from './pause-cost.ts';
+import { measurePauseCost, ratioPauseMs as pauseCostPauseMs, pauseCostSummary } from './pause-cost.ts';
 import { run, type Service } from './processes.ts';
 import { renderMarkdown } from './report.ts';
 import type { BenchResults, InstructionResult } from './results.ts';
@@ -129,21 +129,6 @@ export async function runBench(
   // Held from before the first process starts until the last one stopped.
   const cpuIdle = holdCpuIdle(options.cpuIdle);
   progress(`idle CPUs: ${cpuIdle.description}`);
-  // Timed on the systems' core while nothing of the run is up yet.
-  progress("timing the work after a pause on the systems' core (bench/pause-cost.ts)");
-  const pauseCost = await measurePauseCost({
-    cpu: environment.systemCpu,
-    pausesMs: [pauseCostPauseMs],
-    runs: options.pauseCost.runs,
-    warmup: options.pauseCost.warmup,
-  });
-  const p50 = (sleeping: boolean, pauseMs: number) =>
-    pauseCost.series.find((series) => series.pauseMs === pauseMs && (series.mode === 'sleep') === sleeping)
-      ?.p50Us;
-  progress(
-    `the same work: ${p50(true, 0)} µs back to back, ${p50(true, pauseCostPauseMs)} µs after sleeping ` +
-      `${pauseCostPauseMs} ms, ${p50(false, pauseCostPauseMs)} µs after spinning as long (p50s)`,
-  );
   const infrastructure: Service[] = [];
   const services = new Map<SystemId, Service>();
   const metricsScrapes: Record<string, number> = {};
@@ -159,6 +144,15 @@ export async function runBench(
   process.once('SIGTERM', interrupt);
   let succeeded = false;
   try {
+    // Timed on the systems' core while nothing of the run is up yet.
+    progress("timing the work after a pause on the systems' core (bench/pause-cost.ts)");
+    const pauseCost = await measurePauseCost({
+      cpu: environment.systemCpu,
+      pausesMs: [pauseCostPauseMs],
+      runs: options.pauseCost.runs,
+      warmup: options.pauseCost.warmup,
+    });
+    progress(`work after a pause: ${pauseCostSummary(pauseCost)}`);
     const starting = [
       ...mockModes.map((mode) => startMock(environment, mode)),
       startOtlpReceiverProcess(environment),
