@@ -56,12 +56,21 @@ export const resultLinePrefix = 'BENCH_RESULT ';
 /** A line a generator prints while it runs, for the harness to pass on as progress. */
 export const progressLinePrefix = 'BENCH_PROGRESS ';
 
+/**
+ * The nearest-rank quantile of sorted samples: the smallest sample with at least `fraction` of
+ * them at or below it (no interpolation, no averaging). NaN when there are none.
+ */
+export function nearestRank(sorted: ArrayLike<number>, fraction: number): number {
+  const count = sorted.length;
+  if (count === 0) return Number.NaN;
+  return sorted[Math.min(count - 1, Math.max(0, Math.ceil(fraction * count) - 1))]!;
+}
+
 /** Nearest-rank percentiles of `samples` (sorted in place). An empty set summarises to NaN. */
 export function summarise(samples: Float64Array): LatencySummary {
   samples.sort();
   const count = samples.length;
-  const at = (percentile: number): number =>
-    count === 0 ? Number.NaN : samples[Math.max(0, Math.ceil((percentile / 100) * count) - 1)]!;
+  const at = (percentile: number): number => nearestRank(samples, percentile / 100);
   let sum = 0;
   for (const sample of samples) sum += sample;
   return {

@@ -15,10 +15,11 @@
  * apart (docs/performance.md, "Work after a pause").
  */
 import { fileURLToPath } from 'node:url';
+import { nearestRank } from './load-result.ts';
 import { run } from './processes.ts';
 import { fail, toolArgs } from './tool-args.ts';
 
-/** One series of timed runs of the work: how each was preceded, and the times (µs) sorted. */
+/** One series of timed runs of the work: how each was preceded, and its quantiles (µs). */
 export interface PauseSeries {
   /** 0: back to back. */
   pauseMs: number;
@@ -80,10 +81,19 @@ export async function measurePauseCost(options: PauseCostOptions = {}): Promise<
   return { cpu: options.cpu ?? null, series, ratio: pauseRatio(series) };
 }
 
+/** The series after `pauseMs` spent as `mode` (back to back, `pauseMs` 0, whatever the mode). */
+function seriesAt(
+  series: readonly PauseSeries[],
+  pauseMs: number,
+  mode: 'sleep' | 'spin',
+): PauseSeries | undefined {
+  return series.find((entry) => entry.pauseMs === pauseMs && (pauseMs === 0 || entry.mode === mode));
+}
+
 /** p50 after a sleep of `ratioPauseMs` over p50 back to back; NaN when either is missing. */
 export function pauseRatio(series: readonly PauseSeries[]): number {
-  const backToBack = series.find((entry) => entry.pauseMs === 0);
-  const paused = series.find((entry) => entry.pauseMs === ratioPauseMs && entry.mode === 'sleep');
+  const backToBack = seriesAt(series, 0, 'sleep');
+  const paused = seriesAt(series, ratioPauseMs, 'sleep');
   if (backToBack === undefined || paused === undefined || backToBack.p50Us <= 0) return Number.NaN;
   return paused.p50Us / backToBack.p50Us;
 }
@@ -96,7 +106,7 @@ export function summariseSeries(
 ): PauseSeries {
   if (timesUs.length === 0) throw new Error('a series needs at least one timed run');
   const sorted = [...timesUs].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+  const at = (fraction: number) => nearestRank(sorted, fraction);
   const round = (value: number) => Math.round(value * 10) / 10;
   return {
     pauseMs,
@@ -113,8 +123,7 @@ export function summariseSeries(
  * progress and its report's machine line say.
  */
 export function pauseCostSummary(cost: PauseCost): string {
-  const p50 = (pauseMs: number, mode: 'sleep' | 'spin') =>
-    cost.series.find((entry) => entry.pauseMs === pauseMs && (pauseMs === 0 || entry.mode === mode))?.p50Us;
+  const p50 = (pauseMs: number, mode: 'sleep' | 'spin') => seriesAt(cost.series, pauseMs, mode)?.p50Us;
   const spun = p50(ratioPauseMs, 'spin');
   return (
     `the same JavaScript took ${p50(0, 'sleep')} µs back to back and ${p50(ratioPauseMs, 'sleep')} µs after ` +
@@ -129,7 +138,7 @@ export function renderPauseCost(cost: PauseCost): string {
     '| before each run | runs | p10 (µs) | p50 (µs) | p90 (µs) | p50 against back to back |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
   ];
-  const base = cost.series.find((entry) => entry.pauseMs === 0)?.p50Us ?? Number.NaN;
+  const base = seriesAt(cost.series, 0, 'sleep')?.p50Us ?? Number.NaN;
   for (const entry of cost.series) {
     const label =
       entry.pauseMs === 0

@@ -28,6 +28,7 @@ import { UsageCollector } from '../src/usage/usage-collector.ts';
 import { maintainUsagePartitions } from '../src/usage/usage-partitions.ts';
 import type { UsageRecord } from '../src/usage/usage-record.ts';
 import { sampleRecord } from '../src/usage/usage-test-records.ts';
+import { nearestRank } from './load-result.ts';
 import { processStat } from './machine.ts';
 import { toolArgs } from './tool-args.ts';
 
@@ -70,12 +71,6 @@ async function backendCpuSeconds(database: Database): Promise<Map<number, number
     seconds.set(pid, stat.cpuSeconds);
   }
   return seconds;
-}
-
-/** Nearest-rank percentile over every sample (no interpolation, no averaging of averages). */
-function percentile(sorted: number[], fraction: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1))]!;
 }
 
 const round = (value: number) => Math.round(value * 10) / 10;
@@ -148,14 +143,14 @@ async function runPhase(
     batches: writes.length,
     meanBatchSize: round(written / Math.max(1, writes.length)),
     writeMs: {
-      p50: round(percentile(writes, 0.5)),
-      p99: round(percentile(writes, 0.99)),
+      p50: round(nearestRank(writes, 0.5)),
+      p99: round(nearestRank(writes, 0.99)),
       max: round(writes.at(-1) ?? 0),
     },
     flushDelayMs: {
-      p50: round(percentile(delays, 0.5)),
-      p95: round(percentile(delays, 0.95)),
-      p99: round(percentile(delays, 0.99)),
+      p50: round(nearestRank(delays, 0.5)),
+      p95: round(nearestRank(delays, 0.95)),
+      p99: round(nearestRank(delays, 0.99)),
       max: round(delays.at(-1) ?? 0),
     },
     serverCpuUsPerRow:
