@@ -21,8 +21,10 @@
  *   7  the two features the levels above leave out that cost the gateway's process CPU: the
  *      body checked against the API's schema (the gateway's own zod decoder) and the usage
  *      rows sent to PostgreSQL, one `COPY ... FROM STDIN` every 200 ms through the gateway's
- *      own PostgreSQL adapter (into `floor_usage_rows`, 42 text columns, of the database
- *      `--database-url` names)
+ *      own PostgreSQL adapter, into `floor_usage_records` of the database `--database-url`
+ *      names: a table made `LIKE usage_records` (after the gateway's own migrations), with its
+ *      columns, types, checks and seven indexes, so that PostgreSQL does for each of the
+ *      floor's rows the work it does for each of the gateway's
  *
  * Unary chat completions only; the upstream is the one `x-upstream` names, as for the bare
  * proxy, so the benchmark's bare-proxy request serves both.
@@ -39,7 +41,9 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { Agent } from 'undici';
 import { decodeChatCompletions } from '../src/gateway/decode.ts';
 import type { Database } from '../src/storage/database.ts';
+import { migrate } from '../src/storage/migrate.ts';
 import { openPostgresDatabase } from '../src/storage/postgres-database.ts';
+import { usageRowColumns } from '../src/usage/usage-writer.ts';
 import { upstreamHeader } from './bare-proxy.ts';
 import { closeOnSignals, listen, readWholeBody } from './http-server.ts';
 
@@ -57,9 +61,9 @@ export const floorLevelNames: Record<FloorLevel, string> = {
   7: '+ body checked by zod, usage rows to PostgreSQL',
 };
 
-/** The table of level 7's usage rows: as many columns as the usage record, all text. */
-const usageTable = 'floor_usage_rows';
-const usageColumns = 42;
+/** The table of level 7's usage rows: the usage records' own columns and indexes, unpartitioned. */
+const usageTable = 'floor_usage_records';
+const copyTarget = `${usageTable} (${usageRowColumns.join(', ')})`;
 
 /** The key the benchmark's bare-proxy request carries (`requestFor`), known to the floor proxy. */
 const benchProviderKey = 'sk-mock-upstream';
@@ -95,11 +99,13 @@ export async function startFloorProxy(options: {
   host: string;
   port: number;
   level: FloorLevel;
-  /** Level 7: the database whose `floor_usage_rows` receives the usage rows (created if missing). */
+  /** Level 7: the database whose `floor_usage_records` receives the usage rows (created if missing). */
   databaseUrl?: string;
+  /** Level 7: the schema of that table and of the gateway's own (the tests' isolation); default the database's. */
+  schema?: string;
 }) {
   const { level } = options;
-  const database = level >= 7 ? await openUsageTable(options.databaseUrl) : undefined;
+  const database = level >= 7 ? await openUsageTable(options.databaseUrl, options.schema) : undefined;
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, pipelining: 1 });
   const keys = new Map<string, Principal>([
     [sha256(benchProviderKey), { organizationId: 'bench', teamId: 'bench-team', apiKeyId: 'bench-key' }],
@@ -130,7 +136,7 @@ export async function startFloorProxy(options: {
     slabRows = 0;
     // A COPY is all or nothing: once it succeeds, PostgreSQL has every row of the batch.
     copying = database
-      .copyFrom(usageTable, [batch])
+      .copyFrom(copyTarget, [batch])
       .then(() => {
         copiedRows += rows;
       })
@@ -359,14 +365,14 @@ export async function startFloorProxy(options: {
         0,
         null,
         0,
+        input + output,
         null,
         null,
         costNanos,
         answer.id ?? null,
         JSON.stringify(answer.usage ?? null),
-        '[]',
-        '{}',
-        1,
+        `[{"model":"mock-gpt","status":${status},"outcome":"success","provider":"${model.provider}","error_code":null,"duration_ms":${upstreamMs},"started_after_ms":0}]`,
+        '{"safety":[],"plugins":[],"rate_limits":[]}',
       ]
         .map(copyValue)
         .join('\t')}\n`,
@@ -429,13 +435,23 @@ export async function startFloorProxy(options: {
 
 /**
  * A pool of one connection, which each batch borrows as the gateway's usage writer does; the
- * table created if missing.
+ * gateway's migrations applied (idempotent: a gateway may have applied them already) and the
+ * floor's table made like `usage_records` if missing.
  */
-async function openUsageTable(databaseUrl: string | undefined): Promise<Database> {
+async function openUsageTable(
+  databaseUrl: string | undefined,
+  schema: string | undefined,
+): Promise<Database> {
   if (databaseUrl === undefined) throw new Error('level 7 sends usage rows to PostgreSQL: --database-url');
-  const database = await openPostgresDatabase({ connectionString: databaseUrl, max: 1 });
-  const columns = Array.from({ length: usageColumns }, (_, index) => `c${index + 1} text`).join(', ');
-  await database.query(`CREATE TABLE IF NOT EXISTS ${usageTable} (${columns})`);
+  const database = await openPostgresDatabase({
+    connectionString: databaseUrl,
+    max: 1,
+    ...(schema === undefined ? {} : { schema }),
+  });
+  await migrate(database);
+  await database.query(
+    `CREATE TABLE IF NOT EXISTS ${usageTable} (LIKE usage_records INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)`,
+  );
   return database;
 }
 

@@ -1,7 +1,8 @@
 /**
  * bench/floor-proxy.ts: the floor the benchmark measures odock-server against does the work
  * its levels name (a table of CPU per request is only worth what the proxy behind it does).
- * Level 7 writes to the local PostgreSQL (a table `floor_usage_rows` in the test database).
+ * Level 7 writes to the local PostgreSQL (`floor_usage_records`, in a schema of its own in the
+ * test database).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +10,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { startFloorProxy } from '../bench/floor-proxy.ts';
 import { type MockUpstream, startMockUpstream } from '../src/mock-upstream/server.ts';
-import { postgresTestUrl } from '../src/storage/test-databases.ts';
+import { postgresTestUrl, randomSchemaName } from '../src/storage/test-databases.ts';
 
 describe('the floor proxy at level 6', () => {
   let mock: MockUpstream;
@@ -69,6 +70,7 @@ describe('the floor proxy at level 7', () => {
   let mock: MockUpstream;
   let proxy: Awaited<ReturnType<typeof startFloorProxy>>;
   let database: pg.Client;
+  const schema = randomSchemaName();
   const call = (body: object) =>
     fetch(`${proxy.url}/v1/chat/completions`, {
       method: 'POST',
@@ -84,17 +86,18 @@ describe('the floor proxy at level 7', () => {
   before(async () => {
     const databaseUrl = await postgresTestUrl();
     mock = await startMockUpstream({ latencyMs: 0 });
-    proxy = await startFloorProxy({ host: '127.0.0.1', port: 0, level: 7, databaseUrl });
+    proxy = await startFloorProxy({ host: '127.0.0.1', port: 0, level: 7, databaseUrl, schema });
     database = new pg.Client({ connectionString: databaseUrl });
     await database.connect();
   });
   after(async () => {
     await proxy.close();
     await mock.close();
+    await database.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await database.end();
   });
 
-  test("sends each call's usage row to PostgreSQL, all 42 columns of it", async () => {
+  test("sends each call's usage row to PostgreSQL, into a table with the usage records' columns and indexes", async () => {
     const ids: string[] = [];
     for (let index = 0; index < 3; index += 1) {
       const response = await call(chat);
@@ -105,16 +108,35 @@ describe('the floor proxy at level 7', () => {
     const deadline = Date.now() + 5_000;
     while (proxy.copiedRows() < 3 && Date.now() < deadline) await delay(50);
     assert.equal(proxy.copiedRows(), 3);
-    const { rows } = await database.query<{ c1: string; c17: string; c25: string; c42: string }>(
-      'SELECT c1, c17, c25, c42 FROM floor_usage_rows WHERE c1 = ANY($1)',
+    const { rows } = await database.query<{
+      request_id: string;
+      status: number;
+      input_tokens: number;
+      billable_tokens: number;
+      cost_nanos: string;
+      attempts: Array<{ status: number }>;
+    }>(
+      `SELECT request_id, status, input_tokens, billable_tokens, cost_nanos, attempts
+         FROM "${schema}".floor_usage_records WHERE request_id = ANY($1)`,
       [ids],
     );
-    assert.deepEqual(rows.map((row) => row.c1).sort(), [...ids].sort());
+    assert.deepEqual(rows.map((row) => row.request_id).sort(), [...ids].sort());
     for (const row of rows) {
-      assert.equal(row.c17, '200');
-      assert.ok(Number(row.c25) > 0, 'the input tokens the answer reported');
-      assert.equal(row.c42, '1');
+      assert.equal(row.status, 200);
+      assert.ok(row.input_tokens > 0, 'the input tokens the answer reported');
+      assert.ok(row.billable_tokens > row.input_tokens, 'input and output tokens');
+      assert.ok(BigInt(row.cost_nanos) > 0n);
+      assert.equal(row.attempts[0]?.status, 200);
     }
+    const indexes = await database.query<{ count: string }>(
+      `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'floor_usage_records'`,
+      [schema],
+    );
+    const usageIndexes = await database.query<{ count: string }>(
+      `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'usage_records'`,
+      [schema],
+    );
+    assert.equal(indexes.rows[0]!.count, usageIndexes.rows[0]!.count, "every index of the usage records'");
   });
 
   test('refuses a body the schema rejects before any upstream call', async () => {
