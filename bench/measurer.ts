@@ -20,7 +20,14 @@ import type { BenchOptions } from './options.ts';
 import { run, type Service } from './processes.ts';
 import type { Measurement } from './results.ts';
 import type { StreamLoadOptions } from './stream-load.ts';
-import { type BenchEnvironment, type MockMode, requestFor, type SystemId, type TargetId } from './systems.ts';
+import {
+  answersStreams,
+  type BenchEnvironment,
+  type MockMode,
+  requestFor,
+  type SystemId,
+  type TargetId,
+} from './systems.ts';
 import { runClosedLoop } from './wrk.ts';
 
 export type Progress = (message: string) => void;
@@ -235,12 +242,14 @@ export class Measurer {
 
   /**
    * Unmeasured load that lets V8 finish compiling a system's request path: unary requests at 64
-   * connections (20 ms mock) for `durationS`, then 64 streams for a third of it.
+   * connections (20 ms mock) for `durationS`, then 64 streams for a third of it (for a system
+   * that answers streams).
    */
   async settle(target: SystemId, durationS: number): Promise<void> {
     const cpu = this.#environment.loadCpu;
     const request = requestFor(this.#environment, target, 'twenty');
     await runClosedLoop({ request, connections: 64, durationS, cpu });
+    if (!answersStreams(target)) return;
     const streams: StreamLoadOptions = {
       request: requestFor(this.#environment, target, 'stream'),
       concurrency: 64,

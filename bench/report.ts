@@ -300,6 +300,8 @@ export function renderMarkdown(results: BenchResults): string {
       instructionRatios(results),
     ]);
   const asPercent = (value: number | undefined) => (value === undefined ? 'n/a' : percent(value));
+  // The floor's two columns only in a run that measured it (runs before stop 32 did not).
+  const withFloor = systems.includes('floor');
   sections.push(
     '### Ratios',
     table(
@@ -308,12 +310,14 @@ export function renderMarkdown(results: BenchResults): string {
         'odock-server / bare proxy',
         'odock-server / Portkey',
         `telemetry on / off${results.telemetry.active ? '' : ' (telemetry not active: same code)'}`,
+        ...(withFloor ? ['floor of the features / bare proxy', 'odock-server / floor of the features'] : []),
       ],
       measures.map(([name, ratio]) => [
         name,
         asPercent(ratio.odockOverBare),
         ratio.odockOverPortkey === undefined ? 'n/a' : `${number(ratio.odockOverPortkey)}×`,
         asPercent(ratio.telemetryOnOverOff),
+        ...(withFloor ? [asPercent(ratio.floorOverBare), asPercent(ratio.odockOverFloor)] : []),
       ]),
     ),
   );

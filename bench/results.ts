@@ -287,6 +287,10 @@ export interface Ratios {
   odockOverBare: number | undefined;
   odockOverPortkey: number | undefined;
   telemetryOnOverOff: number | undefined;
+  /** What the features written plainly keep of the HTTP stack's ceiling. */
+  floorOverBare: number | undefined;
+  /** What odock-server keeps of the floor of its features. */
+  odockOverFloor: number | undefined;
 }
 
 /** Throughput ratios by one measure of throughput per system. */
@@ -295,6 +299,8 @@ function ratiosOf(value: (system: SystemId) => number | undefined): Ratios {
     odockOverBare: ratio(value('odock'), value('bare')),
     odockOverPortkey: ratio(value('odock'), value('portkey')),
     telemetryOnOverOff: ratio(value('odock'), value('odock-notel')),
+    floorOverBare: ratio(value('floor'), value('bare')),
+    odockOverFloor: ratio(value('odock'), value('floor')),
   };
 }
 

@@ -20,6 +20,7 @@ import { renderMarkdown } from './report.ts';
 import type { BenchResults, InstructionResult } from './results.ts';
 import { Scenarios } from './scenarios.ts';
 import {
+  answersStreams,
   type BenchEnvironment,
   mockModes,
   otlpUrl,
@@ -45,6 +46,7 @@ function estimateMinutes(options: BenchOptions): number {
   const targets = options.systems.length + 1;
   const cells = options.zeroMockConcurrencies.length + options.twentyMockConcurrencies.length;
   const settleS = d.settle > 0 ? d.settle + Math.max(2, Math.round(d.settle / 3)) : 0;
+  const streaming = options.systems.filter(answersStreams).length;
   let seconds = 15 + options.systems.length * (3 + settleS);
   if (options.scenarios.includes('latency'))
     seconds += (cells * targets + options.cpuRounds * options.systems.length) * (d.warmup + d.latency + 0.3);
@@ -63,9 +65,9 @@ function estimateMinutes(options: BenchOptions): number {
         : (d.stream[index] ?? 0);
     seconds +=
       options.streamConcurrencies.reduce((sum, _, index) => sum + streamS(index) + d.streamWarmup + 2, 0) *
-      targets;
+      (streaming + 1);
   }
-  if (options.scenarios.includes('memory')) seconds += options.systems.length * (d.memory + 3);
+  if (options.scenarios.includes('memory')) seconds += streaming * (d.memory + 3);
   // The pause cost: two series of 20 ms pauses, and the work back to back.
   seconds += (2 * options.pauseCost.runs * pauseCostPauseMs) / 1000 + 2;
   if (options.scenarios.includes('instructions')) {

@@ -17,6 +17,7 @@ import {
   subtract,
 } from './results.ts';
 import {
+  answersStreams,
   type BenchEnvironment,
   type MockMode,
   mockLabel,
@@ -64,6 +65,11 @@ export class Scenarios {
 
   get #systems(): SystemId[] {
     return this.#options.systems.filter((system) => this.#services.has(system));
+  }
+
+  /** The systems that answer streams (all but the floor proxy). */
+  get #streamingSystems(): SystemId[] {
+    return this.#systems.filter(answersStreams);
   }
 
   /** Each system's unmeasured settling load (`durations.settle`), before the first cell. */
@@ -350,7 +356,7 @@ export class Scenarios {
     for (const [index, concurrency] of streamConcurrencies.entries()) {
       await this.#measurer.beforeCell(`streams c=${concurrency}`);
       const durationS = durations.stream[index] ?? durations.stream.at(-1)!;
-      const targets = rotate<TargetId>(['direct', ...this.#systems], this.#cell++);
+      const targets = rotate<TargetId>(['direct', ...this.#streamingSystems], this.#cell++);
       const measured = new Map<TargetId, Measurement>();
       if (concurrency === 1) {
         const { ttftStreams } = this.#options;
@@ -374,7 +380,7 @@ export class Scenarios {
       this.#results.streams.push(...measured.values());
       const direct = measured.get('direct')!.result.stream!.ttftMs;
       const line = [`direct TTFT p50 ${fixed(direct.p50)} p99 ${fixed(direct.p99)}`];
-      for (const system of this.#systems) {
+      for (const system of this.#streamingSystems) {
         const result = measured.get(system)!.result;
         const added = subtract(result.stream!.ttftMs, direct);
         line.push(`${system} +${fixed(added.p50)}/+${fixed(added.p99)} (n=${result.stream!.completed})`);
@@ -395,7 +401,7 @@ export class Scenarios {
     }
     if (!this.#options.scenarios.includes('memory')) return;
     const concurrency = this.#options.memoryStreams;
-    for (const system of rotate(this.#systems, this.#cell++)) {
+    for (const system of rotate(this.#streamingSystems, this.#cell++)) {
       await this.#measurer.beforeCell(`memory ${system}`);
       const service = this.#services.get(system)!;
       const reset = await service.resetPeak();

@@ -18,13 +18,23 @@ import { type Service, startService } from './processes.ts';
 import { fail } from './tool-args.ts';
 import type { RequestSpec } from './wrk.ts';
 
-export const systemIds = ['bare', 'odock', 'odock-notel', 'portkey'] as const;
+/**
+ * The systems under test: the bare proxy (the HTTP stack's ceiling), the floor of the features
+ * (`bench/floor-proxy.ts` at level 7: the gateway's work for a unary call written as plainly as
+ * it can be, on the same stack, its usage rows to the same PostgreSQL), odock-server with its
+ * telemetry on and off, and Portkey.
+ */
+export const systemIds = ['bare', 'floor', 'odock', 'odock-notel', 'portkey'] as const;
 export type SystemId = (typeof systemIds)[number];
+
+/** The floor proxy answers unary calls only: it takes no part in the stream and memory scenarios. */
+export const answersStreams = (system: SystemId): boolean => system !== 'floor';
 export type TargetId = 'direct' | SystemId;
 
 export const targetLabels: Record<TargetId, string> = {
   direct: 'direct to mock',
   bare: 'bare proxy',
+  floor: 'floor of the features',
   odock: 'odock-server',
   'odock-notel': 'odock-server, telemetry off',
   portkey: 'Portkey gateway',
@@ -150,7 +160,7 @@ const benchConfig = fileURLToPath(new URL('./odock.bench.yaml', import.meta.url)
 const ports = {
   mock: { zero: 0, twenty: 1, stream: 2 },
   otlp: 10,
-  system: { bare: 20, odock: 21, 'odock-notel': 22, portkey: 23 },
+  system: { bare: 20, odock: 21, 'odock-notel': 22, portkey: 23, floor: 24 },
   floor: 30,
   raw: 31,
 } as const;
@@ -363,6 +373,8 @@ export async function startSystem(
       await refuseRevokedKey(service, url);
       return service;
     }
+    case 'floor':
+      return startBenchProxy(environment, system, 'floor-proxy.ts', url, options, floorArgs(environment, 7));
     case 'portkey':
       return startService({
         name: system,
@@ -395,12 +407,21 @@ export function startFloor(
   level: FloorLevel,
   options: SystemProcessOptions = {},
 ): Promise<Service> {
-  return startBenchProxy(environment, `floor-${level}`, 'floor-proxy.ts', floorUrl(environment), options, [
-    '--level',
-    String(level),
-    ...(level >= 7 ? ['--database-url', environment.databaseUrl] : []),
-  ]);
+  return startBenchProxy(
+    environment,
+    `floor-${level}`,
+    'floor-proxy.ts',
+    floorUrl(environment),
+    options,
+    floorArgs(environment, level),
+  );
 }
+
+const floorArgs = (environment: BenchEnvironment, level: FloorLevel): string[] => [
+  '--level',
+  String(level),
+  ...(level >= 7 ? ['--database-url', environment.databaseUrl] : []),
+];
 
 /** One of the benchmark's own proxies (`script` in bench/) at `url`: the shipped flags, pinned to the systems' CPU. */
 function startBenchProxy(
@@ -468,6 +489,7 @@ export function requestFor(environment: BenchEnvironment, target: TargetId, mode
     case 'direct':
       return { url: upstream + path, headers: providerKey, body };
     case 'bare':
+    case 'floor':
       return {
         url: systemUrl(environment, target) + path,
         headers: { ...providerKey, [upstreamHeader]: upstream },

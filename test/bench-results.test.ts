@@ -55,6 +55,7 @@ describe('benchmark CPU per request', () => {
       closed('bare', 'twenty', 64, 0.12, 1),
       closed('odock', 'twenty', 64, 0.25, 2),
       closed('bare', 'twenty', 64, 0.11, 2),
+      closed('floor', 'twenty', 64, 0.2),
     ]);
     assert.deepEqual(cpuCellOf(results), { mock: 'twenty', concurrency: 64 });
     assert.deepEqual(cpuPerRequest(results, 'odock'), { median: 0.25, values: [0.3, 0.2, 0.25] });
@@ -63,6 +64,8 @@ describe('benchmark CPU per request', () => {
     // Capacity is 1 / CPU per request: odock 4,000/s against the bare proxy's 9,091.
     assert.ok(Math.abs(ratios.odockOverBare! - 0.11 / 0.25) < 1e-9);
     assert.equal(ratios.odockOverPortkey, undefined);
+    assert.ok(Math.abs(ratios.floorOverBare! - 0.11 / 0.2) < 1e-9);
+    assert.ok(Math.abs(ratios.odockOverFloor! - 0.2 / 0.25) < 1e-9);
   });
 
   it("falls back to the matrix's first cell without a c=64 cell at the 20 ms mock", () => {

@@ -16,6 +16,7 @@ const directP99Ms = 20;
 /** Added p99 (ms) of each system at each connection count; a count not listed adds 20 ms. */
 const addedP99: Record<SystemId, Record<number, number>> = {
   bare: { 16: 2, 32: 3 },
+  floor: {},
   // Fails the ladder's first step on its tail, passes 8, fails the bisection step at 12.
   odock: { 16: 6, 32: 20, 8: 3, 12: 8 },
   'odock-notel': {},
@@ -25,6 +26,7 @@ const addedP99: Record<SystemId, Record<number, number>> = {
 const requestsPerConnection: Record<TargetId, number> = {
   direct: 48,
   bare: 46,
+  floor: 46,
   odock: 45,
   'odock-notel': 45,
   portkey: 40,
@@ -102,4 +104,67 @@ test('the search goes below its ladder for a system that passed no step of it, t
   assert.deepEqual(results.maxThroughput.odock, { rps: 45 * 8, concurrency: 8, addedP99Ms: 3 });
   assert.deepEqual(results.maxThroughput.portkey, { rps: 40, concurrency: 1, addedP99Ms: 4 });
   assert.equal(results.saturationThroughput.portkey, 40 * 16);
+});
+
+test('the floor of the features takes part in the unary cells and in no stream', async () => {
+  const parsed = parseBenchOptions([
+    '--quick',
+    '--systems',
+    'bare,floor,odock',
+    '--scenarios',
+    'latency,stream,memory',
+  ]);
+  assert.notEqual(parsed, 'help');
+  const options = parsed as BenchOptions;
+  const results = { latency: [], streams: [], memory: {} } as unknown as BenchResults;
+  const peak = { memory: async () => ({ peakMiB: 100 }), resetPeak: async () => true };
+  const services = new Map(options.systems.map((system) => [system, peak as unknown as Service]));
+  const closed: TargetId[] = [];
+  const streamed: TargetId[] = [];
+  const stream = (target: TargetId, concurrency: number): Measurement => ({
+    target,
+    mock: 'stream',
+    kind: 'stream',
+    concurrency,
+    result: {
+      requests: 10,
+      errors: 0,
+      durationS: 1,
+      rps: 10,
+      latencyMs: latency(30),
+      stream: { ttftMs: latency(22), totalMs: latency(1300), completed: 10 },
+    },
+  });
+  const measurer: ScenarioMeasurer = {
+    ...scriptedMeasurer([]),
+    closedLoop: async (target, mock, connections) => {
+      closed.push(target);
+      return {
+        target,
+        mock,
+        kind: 'closed',
+        concurrency: connections,
+        result: { requests: 100, errors: 0, durationS: 1, rps: 100, latencyMs: latency(21) },
+      };
+    },
+    streams: async (target, concurrency) => {
+      streamed.push(target);
+      return stream(target, concurrency);
+    },
+    streamsInTurns: async (targets) => {
+      streamed.push(...targets);
+      return targets.map((target) => stream(target, 1));
+    },
+  };
+  const scenarios = new Scenarios(options, {} as BenchEnvironment, services, results, () => {}, [], measurer);
+  await scenarios.latency();
+  await scenarios.streams();
+  await scenarios.memory();
+
+  assert.ok(closed.includes('floor'), 'the floor is measured in the latency cells and CPU rounds');
+  assert.ok(streamed.includes('odock') && streamed.includes('bare'));
+  assert.ok(!streamed.includes('floor'), 'no stream goes to the floor proxy, which answers unary calls only');
+  assert.deepEqual(Object.keys(results.memory).sort(), ['bare', 'floor', 'odock']);
+  assert.equal(results.memory.floor?.streams, undefined);
+  assert.equal(results.memory.odock?.concurrentStreams, options.memoryStreams);
 });
