@@ -26,10 +26,13 @@ import type { RequestSpec } from './wrk.ts';
  */
 export const systemIds = ['bare', 'floor', 'odock', 'odock-notel', 'portkey'] as const;
 export type SystemId = (typeof systemIds)[number];
+export type TargetId = 'direct' | SystemId;
+
+/** The floor proxy's level that the `floor` system runs: every feature it has. */
+const floorSystemLevel: FloorLevel = 7;
 
 /** The floor proxy answers unary calls only: it takes no part in the stream and memory scenarios. */
 export const answersStreams = (system: SystemId): boolean => system !== 'floor';
-export type TargetId = 'direct' | SystemId;
 
 export const targetLabels: Record<TargetId, string> = {
   direct: 'direct to mock',
@@ -374,7 +377,14 @@ export async function startSystem(
       return service;
     }
     case 'floor':
-      return startBenchProxy(environment, system, 'floor-proxy.ts', url, options, floorArgs(environment, 7));
+      return startBenchProxy(
+        environment,
+        system,
+        'floor-proxy.ts',
+        url,
+        options,
+        floorArgs(environment, floorSystemLevel),
+      );
     case 'portkey':
       return startService({
         name: system,
